@@ -1,0 +1,138 @@
+import numpy as np
+import pytest
+
+import pbmlib
+from pbmlib.augmentation import Augmentation, augment_images, augmentation_layers, expand_with_augmentation
+from pbmlib.models import MODEL_NAMES, build_model
+from pbmlib.training import compare_training, encode_targets, train_and_evaluate, train_test_split
+
+
+@pytest.fixture(scope="module")
+def faces_split():
+    faces = pbmlib.load_faces()
+    train, test = train_test_split(faces.labels, test_fraction=0.3, seed=0)
+    return (faces.images[train], faces.labels[train]), (faces.images[test], faces.labels[test])
+
+
+def test_split_is_stratified_and_disjoint():
+    labels = np.array(["a"] * 10 + ["b"] * 20)
+    train, test = train_test_split(labels, test_fraction=0.3, seed=1)
+    assert np.intersect1d(train, test).size == 0 and train.size + test.size == 30
+    assert (labels[test] == "a").sum() == 3 and (labels[test] == "b").sum() == 6
+    with pytest.raises(ValueError, match="at least 2"):
+        train_test_split(["a", "b", "b"], seed=0)
+
+
+def test_encode_targets_refuses_unknown_test_labels():
+    y_train, y_test, classes = encode_targets(["cat", "dog", "cat"], ["dog"])
+    assert classes == ["cat", "dog"] and y_train.tolist() == [0, 1, 0] and y_test.tolist() == [1]
+    with pytest.raises(ValueError, match="do not occur"):
+        encode_targets(["cat", "dog"], ["bird"])
+
+
+def test_small_cnn_learns_faces_and_repeats_give_mean_std(faces_split):
+    train, test = faces_split
+    record = train_and_evaluate("small_cnn", train, test, epochs=8, repeats=2, seed=0)
+    assert record["test_accuracy_mean"] > 0.8  # chance is 0.5
+    assert len(record["runs"]) == 2 and np.isfinite(record["test_accuracy_std"])
+    accs = [r["test_accuracy"] for r in record["runs"]]
+    assert record["test_accuracy_mean"] == pytest.approx(np.mean(accs))
+    assert record["test_accuracy_std"] == pytest.approx(np.std(accs, ddof=1))
+    run = record["runs"][0]
+    assert [h["epoch"] for h in run["history"]] == list(range(1, 9))
+    assert run["history"][-1]["loss"] < run["history"][0]["loss"]
+    assert run["train_images_per_second"] > 0 and run["n_parameters"] > 1000
+    assert record["parameters"]["n_test"] == 60 and "keras" in record["versions"]
+
+
+def test_same_seed_same_result(faces_split):
+    train, test = faces_split
+    small = (train[0][::2], train[1][::2])
+    a = train_and_evaluate("small_cnn", small, test, epochs=2, seed=3)
+    b = train_and_evaluate("small_cnn", small, test, epochs=2, seed=3)
+    assert a["runs"][0]["history"] == b["runs"][0]["history"]
+    assert a["test_accuracy_mean"] == b["test_accuracy_mean"]
+
+
+def test_offline_augmentation_changes_training_images_only():
+    faces = pbmlib.load_faces()
+    x, y = faces.images[:20], faces.labels[:20]
+    before = x.copy()
+    x_aug, y_aug = expand_with_augmentation(x, y, augmentation=Augmentation(mode="offline", copies=2), seed=0)
+    np.testing.assert_array_equal(x, before)  # input untouched
+    assert x_aug.shape == (60, 25, 25) and y_aug.tolist() == y.tolist() * 3
+    np.testing.assert_array_equal(x_aug[:20], x)
+    assert (np.abs(x_aug[20:].astype(int) - np.tile(x, (2, 1, 1))).mean(axis=(1, 2)) > 1).all()
+    same = expand_with_augmentation(x, y, augmentation=Augmentation(mode="offline", copies=2), seed=0)[0]
+    np.testing.assert_array_equal(same, x_aug)
+
+
+def test_augment_images_known_transforms():
+    x = np.zeros((2, 6, 6, 3), np.uint8)
+    x[:, :, 0] = 200  # left column bright
+    flipped = augment_images(x, augmentation=Augmentation(flip=True, rotation=0, brightness=0), seed=0)
+    for image, out in zip(x, flipped):  # either unchanged or mirrored
+        assert np.array_equal(out, image) or np.array_equal(out, image[:, ::-1])
+    brighter = augment_images(np.full((50, 4, 4), 100, np.uint8),
+                              augmentation=Augmentation(flip=False, rotation=0, brightness=0.5), seed=0)
+    assert 50 <= brighter.min() and brighter.max() <= 150 and brighter.std() > 5
+    with pytest.raises(ValueError, match="brightness"):
+        Augmentation(brightness=1.5)
+
+
+def test_online_augmentation_only_in_training():
+    import keras
+
+    layers = augmentation_layers(Augmentation(), seed=0)
+    x = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 1)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layers(x, training=False)), x)
+    assert not np.allclose(keras.ops.convert_to_numpy(layers(x, training=True)), x)
+
+
+def test_compare_training_table(faces_split):
+    train, test = faces_split
+    mixed = pbmlib.mix_blocks(train[0], train[1], block=(5, 5), seed=0)
+    table, records = compare_training(
+        "small_cnn",
+        {"original": train, "mixed": (mixed, train[1]),
+         "mixed+augment": (mixed, train[1], Augmentation(mode="offline"))},
+        test, epochs=2, repeats=1, seed=0)
+    assert list(table.index) == ["original", "mixed", "mixed+augment"]
+    assert table.loc["original", "accuracy_drop"] == 0
+    assert records["mixed+augment"]["parameters"]["n_train"] == 140
+    assert records["mixed+augment"]["runs"][0]["n_train_images"] == 280
+
+
+@pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n != "small_cnn"])
+def test_paper_models_build_and_take_a_training_step(name):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build_model(name, input_shape=(25, 25), classes=3)
+    assert model.output_shape == (None, 3)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).integers(0, 256, (2, 25, 25, 1)).astype("float32")
+    loss = model.train_on_batch(x, np.array([0, 2]))
+    assert np.isfinite(loss)
+
+
+def test_build_model_refusals():
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("alexnet", input_shape=(32, 32, 3), classes=2)
+    with pytest.raises(ValueError, match="weights=None"):
+        build_model("resnet50", input_shape=(32, 32, 3), classes=2, weights="imagenet")
+
+
+def test_utility_study_table():
+    from pbmlib.experiments import utility_study
+
+    faces = pbmlib.load_faces()
+    data = faces.subset(np.r_[0:30, 100:130])
+    table, records = utility_study(data, blocks=[(5, 5)], epochs=1, repeats=1, seed=0,
+                                   augment=Augmentation(mode="online"))
+    assert table["condition"].tolist() == ["original", "mixed", "mixed+augment"]
+    assert table["n_blocks"].tolist()[1:] == [25, 25]
+    assert table.loc[0, "ssim_mean"] == 1.0 and table.loc[1, "ssim_mean"] < 1.0
+    assert table.loc[1, "log10_restoration_probability"] < -100
+    assert set(records) == {"original", "mixed 5x5", "mixed+augment 5x5"}
+    assert records["mixed 5x5"]["parameters"]["n_test"] == 18
