@@ -1,4 +1,4 @@
-"""The ``pbm`` command line: ``pbm mix`` (a folder), ``pbm demo`` (the bundled faces), ``pbm compare`` (training)."""
+"""The ``pbm`` command line: ``mix`` (a folder), ``demo`` (bundled faces), ``compare`` (training), ``sweep`` (papermill)."""
 
 from __future__ import annotations
 
@@ -120,10 +120,26 @@ def _compare(args) -> int:
     shown = table.drop(columns=["ssim_floor_mean", "log10_restoration_probability"])
     print(f"{args.model} on {args.dataset} ({len(data)} images), {args.repeats} repeats x {args.epochs} epochs, "
           f"N_s = {args.donors}, N_t = {args.rounds}; clean test set")
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}"))
     print(f"SSIM floor (random same-label pair): {table['ssim_floor_mean'].iloc[0]:.3f}")
     print(f"wrote {out / 'comparison.csv'} and {out / 'comparison.json'}")
     return 0
+
+
+def _sweep(args) -> int:
+    from .sweeps import load_sweep, run_sweep
+
+    config = load_sweep(args.config)
+    if args.output_root:
+        config["output_root"] = args.output_root
+    summary = run_sweep(config, workers=args.workers, progress=not args.quiet, analysis=not args.no_analysis)
+    print(f"sweep {config['name']}: {len(summary['finished'])} run(s) done now, {len(summary['skipped'])} "
+          f"already finished, {len(summary['failed'])} failed; results in {summary['sweep_dir']}")
+    for run_id, error in summary["failed"].items():
+        print(f"  failed: {run_id}: {error.splitlines()[0][:300]}")
+    if summary["analysis"]:
+        print(f"analysis: {summary['analysis']}")
+    return 1 if summary["failed"] else 0
 
 
 def _pairs(text: str) -> list[tuple[int, int]]:
@@ -168,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--seed", type=int, default=0)
     compare.add_argument("--out", default="papermill_runs/compare", help="output folder")
     compare.set_defaults(func=_compare)
+
+    sweep = sub.add_parser("sweep", help="run a papermill sweep from a YAML config (resumes where it stopped)")
+    sweep.add_argument("config", nargs="?", default="sweeps/default.yaml", help="sweep config (YAML)")
+    sweep.add_argument("--workers", type=int, default=None, help="runs at once (default: the config's)")
+    sweep.add_argument("--output-root", default=None, help="write under this folder instead of the config's")
+    sweep.add_argument("--no-analysis", action="store_true", help="skip the analysis notebook")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=_sweep)
     return parser
 
 

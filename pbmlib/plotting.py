@@ -1,0 +1,176 @@
+"""Figures for the notebooks: image grids with the block grid drawn, curves and sweep views.
+
+Every function draws with matplotlib/seaborn, labels its axes, and returns the Figure.
+"""
+
+from __future__ import annotations
+
+
+import pandas as pd
+
+__all__ = [
+    "show_pairs",
+    "plot_learning_curves",
+    "plot_accuracy_comparison",
+    "plot_metric_vs_blocks",
+    "plot_ssim_vs_blocks",
+    "plot_block_heatmap",
+    "plot_mixing_time",
+]
+
+
+def _pyplot():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def show_pairs(originals, mixed, *, block=None, labels=None, n: int = 6, title: str | None = None):
+    """Originals (top row) above their mixed versions (bottom row), block grid drawn in red.
+
+    Parameters
+    ----------
+    originals, mixed : ndarray of shape (N, H, W) or (N, H, W, C), uint8
+    block : (int, int), optional
+        Draw the block grid of this (height, width).
+    labels : sequence, optional
+        Shown as column titles.
+    n : int
+        Number of columns (first n images).
+    """
+    plt = _pyplot()
+    n = min(n, len(originals))
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.4), squeeze=False)
+    for j in range(n):
+        for row, stack in enumerate((originals, mixed)):
+            ax = axes[row, j]
+            image = stack[j]
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+            if block is not None and row == 1:
+                h, w = image.shape[:2]
+                for y in range(block[0], h, block[0]):
+                    ax.axhline(y - 0.5, color="red", lw=0.6, alpha=0.7)
+                for x in range(block[1], w, block[1]):
+                    ax.axvline(x - 0.5, color="red", lw=0.6, alpha=0.7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        if labels is not None:
+            axes[0, j].set_title(str(labels[j]), fontsize=8)
+    axes[0, 0].set_ylabel("original")
+    axes[1, 0].set_ylabel("mixed")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(records: dict, *, metric: str = "loss"):
+    """Training ``metric`` per epoch, mean over repeats, one line per condition.
+
+    Parameters
+    ----------
+    records : dict of name -> record of :func:`pbmlib.training.train_and_evaluate`
+    metric : "loss" or "accuracy"
+    """
+    import seaborn as sns
+
+    plt = _pyplot()
+    rows = [{"condition": name, "epoch": h["epoch"], metric: h[metric], "repeat": r}
+            for name, rec in records.items() for r, run in enumerate(rec["runs"]) for h in run["history"]]
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    sns.lineplot(pd.DataFrame(rows), x="epoch", y=metric, hue="condition", marker="o", ax=ax)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"training {metric}")
+    ax.set_title(f"training {metric} (mean over repeats, 95% CI)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_comparison(records: dict):
+    """Clean-test accuracy per condition: mean bar, one dot per repeat."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    rows = [{"condition": name, "test accuracy": run["test_accuracy"]}
+            for name, rec in records.items() for run in rec["runs"]]
+    frame = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(1.4 * len(records) + 2, 3.5))
+    sns.barplot(frame, x="condition", y="test accuracy", errorbar=None, alpha=0.6, ax=ax)
+    sns.stripplot(frame, x="condition", y="test accuracy", color="black", size=4, ax=ax)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("training set")
+    ax.set_ylabel("clean test accuracy")
+    fig.tight_layout()
+    return fig
+
+
+def plot_metric_vs_blocks(frame: pd.DataFrame, y: str, *, hue: str | None = None, ylabel: str | None = None,
+                          baseline: pd.Series | None = None):
+    """``y`` against N_b (log2 axis), one line per ``hue`` (e.g. model), as the paper's Figs. 3/4."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    sns.lineplot(frame, x="n_blocks", y=y, hue=hue, marker="o", errorbar=("ci", 95), ax=ax)
+    if baseline is not None:
+        for name, value in baseline.items():
+            ax.axhline(value, ls="--", lw=1, color="grey", label=f"trained on originals ({name})")
+        ax.legend(fontsize=8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("number of blocks N_b")
+    ax.set_ylabel(ylabel or y)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ssim_vs_blocks(mixing: pd.DataFrame):
+    """SSIM of mixed vs original images against N_b, beside the chance floor, per dataset (Table IV)."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    frame = mixing.melt(id_vars=["dataset", "n_blocks"], value_vars=["ssim_mean", "ssim_floor_mean"],
+                        var_name="measure", value_name="SSIM")
+    frame["measure"] = frame["measure"].map({"ssim_mean": "mixed vs original",
+                                             "ssim_floor_mean": "floor: random same-label image"})
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    sns.lineplot(frame, x="n_blocks", y="SSIM", hue="measure", style="dataset", marker="o", ax=ax)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("number of blocks N_b")
+    ax.set_ylabel("mean SSIM")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_block_heatmap(frame: pd.DataFrame, value: str, *, title: str | None = None):
+    """Mean ``value`` per block height (rows) and width (columns), as the paper's Figs. 5-7."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    table = frame.pivot_table(index="block_height", columns="block_width", values=value, aggfunc="mean")
+    fig, ax = plt.subplots(figsize=(1.0 * table.shape[1] + 2.5, 0.8 * table.shape[0] + 1.5))
+    sns.heatmap(table, annot=True, fmt=".3f", cmap="viridis", ax=ax, cbar_kws={"label": value})
+    ax.set_xlabel("block width W_b (pixels)")
+    ax.set_ylabel("block height L_b (pixels)")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mixing_time(frame: pd.DataFrame, *, title: str | None = None):
+    """Mixing time against dataset size, one line per N_b (the paper's Figs. 14/15).
+
+    ``frame`` holds ``n_images``, ``mix_seconds`` and ``n_blocks`` (one dataset)."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    sns.lineplot(frame, x="n_images", y="mix_seconds", hue="n_blocks", marker="o", palette="viridis", ax=ax)
+    ax.set_xlabel("images mixed N_IS")
+    ax.set_ylabel("mixing time (s)")
+    ax.legend(title="N_b")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,250 @@
+"""Batch runs of the parameterized notebooks with papermill: grids, resumable sweeps, results.
+
+A sweep config (YAML) names stages; each stage runs one notebook over the cartesian
+product of its ``grid`` (plus fixed ``parameters``)::
+
+    name: default
+    output_root: papermill_runs
+    workers: 2
+    stages:
+      - name: mixing
+        notebook: notebooks/01_mixing.ipynb
+        parameters: {dataset: faces, seed: 0}
+        grid: {block_height: [1, 5, 25], block_width: [1, 5, 25]}
+      - name: training
+        notebook: notebooks/02_training.ipynb
+        grid: {"block_height,block_width": [[25, 5], [5, 5]]}   # zipped: 2 runs, not 4
+    analysis: notebooks/04_analysis.ipynb   # optional: runs last, over the whole sweep
+
+A grid key naming several parameters separated by commas takes a list of tuples that
+vary together; other keys combine as a cartesian product.
+
+Every run executes into ``<output_root>/<name>/.work/<run>/`` and is moved to
+``<output_root>/<name>/<run>/`` only when it succeeded, so a run that died half way
+never looks finished, and a re-run of the sweep skips exactly the finished runs.
+A failing run is recorded in ``<output_root>/<name>/failed/<run>/`` (``error.json`` and
+the executed notebook with its traceback) and the others carry on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._io import versions, write_json_atomic
+
+__all__ = ["Run", "load_sweep", "plan_runs", "run_sweep", "write_results", "collect_results", "RESULTS_NAME"]
+
+RESULTS_NAME = "results.json"
+RUN_RECORD_NAME = "run.json"
+
+
+def write_results(output_dir: str | os.PathLike, parameters: dict, **figures) -> Path:
+    """Write a notebook's ``results.json``: its parameters, figures under plain names, versions.
+
+    Parameters
+    ----------
+    output_dir : path
+        Created if missing.
+    parameters : dict
+        The notebook's parameters, as run.
+    **figures
+        Plain-named results, e.g. ``test_accuracy=0.91, ssim_mean=0.4``; must be JSON-able.
+
+    Returns
+    -------
+    Path of the written file (written atomically).
+    """
+    path = Path(output_dir) / RESULTS_NAME
+    write_json_atomic(path, {"parameters": parameters, **figures, "versions": versions()})
+    return path
+
+
+@dataclass(frozen=True)
+class Run:
+    """One notebook execution of a sweep."""
+
+    stage: str
+    notebook: Path
+    parameters: dict = field(hash=False)
+    run_id: str = ""
+
+
+def _slug(value) -> str:
+    text = "x".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_") or "none"
+
+
+def load_sweep(path: str | os.PathLike) -> dict:
+    """Read and check a sweep config (YAML). Relative notebook paths are taken from the
+    config's folder's parent when they do not exist relative to the working directory."""
+    import yaml
+
+    path = Path(path)
+    config = yaml.safe_load(path.read_text())
+    if not isinstance(config, dict) or "stages" not in config or "name" not in config:
+        raise ValueError(f"{path}: a sweep config needs 'name' and a list of 'stages'")
+    base = path.resolve().parent
+    for stage in config["stages"]:
+        if "name" not in stage or "notebook" not in stage:
+            raise ValueError(f"{path}: every stage needs 'name' and 'notebook', got {stage}")
+        for key in ("grid", "parameters"):
+            if not isinstance(stage.setdefault(key, {}) or {}, dict):
+                raise ValueError(f"{path}: stage {stage['name']!r}: {key} must be a mapping")
+        for key, values in stage["grid"].items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"{path}: stage {stage['name']!r}: grid entry {key!r} must be a non-empty list")
+            width = len(key.split(","))
+            if width > 1 and not all(isinstance(v, list) and len(v) == width for v in values):
+                raise ValueError(f"{path}: stage {stage['name']!r}: grid entry {key!r} needs lists of {width} "
+                                 f"values, got {values}")
+    for key in [k for k in ("analysis",) if config.get(k)]:
+        config[key] = str(_resolve(config[key], base))
+    for stage in config["stages"]:
+        stage["notebook"] = str(_resolve(stage["notebook"], base))
+    config.setdefault("output_root", "papermill_runs")
+    config.setdefault("workers", 1)
+    return config
+
+
+def _resolve(notebook: str, base: Path) -> Path:
+    for candidate in (Path(notebook), base / notebook, base.parent / notebook):
+        if candidate.exists():
+            return candidate.resolve()
+    raise ValueError(f"notebook {notebook!r} not found (looked in the working directory and near the config)")
+
+
+def plan_runs(config: dict) -> list[Run]:
+    """All runs of a sweep, in a stable order, each with a readable unique id."""
+    runs = []
+    for stage in config["stages"]:
+        grid = stage["grid"]
+        keys = list(grid)
+        for combo in itertools.product(*(grid[k] for k in keys)):
+            varied = {}
+            for key, value in zip(keys, combo):
+                names = [k.strip() for k in key.split(",")]
+                varied.update(zip(names, value) if len(names) > 1 else [(key, value)])
+            params = {**stage["parameters"], **varied}
+            run_id = "__".join([stage["name"]] + [f"{k}-{_slug(v)}" for k, v in varied.items()])
+            runs.append(Run(stage["name"], Path(stage["notebook"]), params, run_id))
+    ids = [r.run_id for r in runs]
+    if len(set(ids)) != len(ids):
+        raise ValueError("two runs of the sweep have the same id: give stages distinct names")
+    return runs
+
+
+def is_finished(sweep_dir: Path, run: Run) -> bool:
+    return (sweep_dir / run.run_id / RUN_RECORD_NAME).exists()
+
+
+def _execute(run: Run, sweep_dir: Path, kernel_name: str | None) -> dict:
+    import papermill as pm
+
+    work = sweep_dir / ".work" / run.run_id
+    shutil.rmtree(work, ignore_errors=True)  # left over from an interrupted attempt
+    work.mkdir(parents=True)
+    params = {**run.parameters, "output_dir": str(work)}
+    record = {"run_id": run.run_id, "stage": run.stage, "notebook": str(run.notebook), "parameters": params,
+              "versions": versions(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(run.notebook), str(work / run.notebook.name), parameters=params,
+                            kernel_name=kernel_name, progress_bar=False, cwd=str(work))
+    except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
+        if hasattr(exc, "ename"):  # the error raised inside the notebook
+            error = f"{exc.ename}: {exc.evalue} (cell {getattr(exc, 'exec_count', '?')})"
+        else:
+            error = f"{type(exc).__name__}: {exc}"
+        record.update(status="failed", seconds=time.perf_counter() - t0, error=error,
+                      traceback=traceback.format_exc())
+        failed = sweep_dir / "failed" / run.run_id
+        shutil.rmtree(failed, ignore_errors=True)
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(work, failed)
+        write_json_atomic(failed / "error.json", record)
+        return record
+    record.update(status="finished", seconds=time.perf_counter() - t0)
+    write_json_atomic(work / RUN_RECORD_NAME, record)
+    final = sweep_dir / run.run_id
+    shutil.rmtree(final, ignore_errors=True)  # a stale unfinished copy; never a finished one
+    os.replace(work, final)  # atomic: the run appears finished all at once
+    shutil.rmtree(sweep_dir / "failed" / run.run_id, ignore_errors=True)
+    return record
+
+
+def run_sweep(config: dict | str | os.PathLike, *, workers: int | None = None, kernel_name: str | None = None,
+              progress: bool = True, analysis: bool = True) -> dict:
+    """Execute every unfinished run of a sweep (several at once with ``workers`` > 1).
+
+    Returns
+    -------
+    dict
+        ``sweep_dir``, ``finished`` (ids run now), ``skipped`` (already finished),
+        ``failed`` (id -> error), ``analysis`` (path of the executed analysis notebook
+        or None). Also written to ``<sweep_dir>/sweep.json``.
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(config, dict):
+        config = load_sweep(config)
+    sweep_dir = Path(config["output_root"]) / config["name"]
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    runs = plan_runs(config)
+    todo = [r for r in runs if not is_finished(sweep_dir, r)]
+    skipped = [r.run_id for r in runs if r not in todo]
+    summary = {"sweep_dir": str(sweep_dir), "finished": [], "skipped": skipped, "failed": {}, "analysis": None}
+    workers = workers or int(config.get("workers", 1))
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
+            tqdm(total=len(runs), initial=len(skipped), desc=config["name"], disable=not progress) as bar:
+        futures = {pool.submit(_execute, r, sweep_dir, kernel_name): r for r in todo}
+        for future in as_completed(futures):
+            record = future.result()
+            if record["status"] == "finished":
+                summary["finished"].append(record["run_id"])
+            else:
+                summary["failed"][record["run_id"]] = record["error"]
+                bar.write(f"run {record['run_id']} failed: {record['error'].splitlines()[0][:200]}")
+            bar.update(1)
+    if analysis and config.get("analysis"):
+        notebook = Path(config["analysis"])
+        analysis_run = Run("analysis", notebook, {"sweep_dir": str(sweep_dir.resolve())}, "analysis")
+        record = _execute(analysis_run, sweep_dir, kernel_name)
+        if record["status"] == "finished":
+            summary["analysis"] = str(sweep_dir / "analysis" / notebook.name)
+        else:
+            summary["failed"]["analysis"] = record["error"]
+    write_json_atomic(sweep_dir / "sweep.json", {**summary, "config": config})
+    return summary
+
+
+def collect_results(sweep_dir: str | os.PathLike):
+    """Every finished run's ``results.json`` under ``sweep_dir`` as one flat DataFrame.
+
+    Columns: ``run_id``, ``stage``, every parameter, every top-level figure (scalars;
+    lists and dicts are left out). Runs in ``.work/`` and ``failed/`` are ignored.
+    """
+    import pandas as pd
+
+    rows = []
+    for record_path in sorted(Path(sweep_dir).glob(f"*/{RUN_RECORD_NAME}")):
+        run_dir = record_path.parent
+        results_path = run_dir / RESULTS_NAME
+        if not results_path.exists() or run_dir.name == "analysis":
+            continue
+        record = json.loads(record_path.read_text())
+        results = json.loads(results_path.read_text())
+        row = {"run_id": record["run_id"], "stage": record["stage"]}
+        row.update({k: v for k, v in results.get("parameters", {}).items() if k != "output_dir"})
+        row.update({k: v for k, v in results.items()
+                    if k not in ("parameters", "versions") and not isinstance(v, (list, dict))})
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,195 @@
+"""The notebooks run under papermill and the sweep runner resumes, skips and records failures."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+import papermill as pm
+import pytest
+import yaml
+
+from pbmlib.sweeps import collect_results, load_sweep, plan_runs, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_every_notebook_has_a_paired_script_that_agrees():
+    assert [nb.stem for nb in NOTEBOOKS] == ["01_mixing", "02_training", "03_augmentation", "04_analysis"]
+    for path in NOTEBOOKS:
+        script = jupytext.read(path.with_suffix(".py"))
+        notebook = nbformat.read(path, as_version=4)
+        pairs = list(zip(script.cells, notebook.cells))
+        assert len(script.cells) == len(notebook.cells), path.name
+        for a, b in pairs:
+            assert (a.cell_type, a.source) == (b.cell_type, b.source), f"{path.name}: run jupytext --sync"
+            assert a.metadata.get("tags", []) == b.metadata.get("tags", [])
+        assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), "commit without outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_is_typed_and_documented(path):
+    tagged = [c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    params = pm.inspect_notebook(str(path))
+    assert "output_dir" in params
+    for name, info in params.items():
+        assert info["inferred_type_name"] != "None", f"{path.name}: {name} has no type"
+        assert info["help"], f"{path.name}: {name} has no help comment"
+
+
+def execute(name, tmp_path, **params):
+    out = tmp_path / name
+    out.mkdir()
+    pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out / f"{name}.ipynb"),
+                        parameters={**params, "output_dir": str(out)}, progress_bar=False, cwd=str(tmp_path))
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_mixing_notebook(tmp_path):
+    out, results = execute("01_mixing", tmp_path, block_height=5, block_width=1, n_images=40, rounds=2)
+    assert results["parameters"]["block_height"] == 5 and results["n_blocks"] == 125
+    assert results["n_images"] == 40
+    assert 0 < results["ssim_floor_mean"] < 1 and 0 < results["ssim_mean"] < 1
+    assert results["ssim_excess"] == pytest.approx(results["ssim_mean"] - results["ssim_floor_mean"])
+    assert results["blocks_kept_fraction"] == pytest.approx(0.25, abs=0.05)
+    assert results["log10_restoration_probability"] < -1000
+    assert (out / "mixing_examples.png").stat().st_size > 10_000
+    assert (out / "ssim_per_class.csv").read_text().startswith("class,ssim_mean")
+
+
+def test_augmentation_notebook(tmp_path):
+    out, results = execute("03_augmentation", tmp_path, epochs=1, repeats=1, block_height=5, block_width=5)
+    assert 0 <= results["test_accuracy"] <= 1 and "augmentation_gain" in results
+    assert {"learning_curves.png", "accuracy.png", "augmentation_examples.png", "comparison.csv"} <= {
+        p.name for p in out.iterdir()}
+
+
+def write_config(tmp_path, stages, name="mini", analysis=True):
+    config = {"name": name, "output_root": str(tmp_path / "runs"), "workers": 1, "stages": stages}
+    if analysis:
+        config["analysis"] = str(ROOT / "notebooks" / "04_analysis.ipynb")
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_sweep_runs_training_and_analysis_then_skips_finished_runs(tmp_path):
+    stages = [
+        {"name": "mixing", "notebook": str(ROOT / "notebooks" / "01_mixing.ipynb"),
+         "parameters": {"dataset": "faces", "n_images": 40},
+         "grid": {"block_height,block_width": [[5, 5], [1, 1]]}},
+        {"name": "training", "notebook": str(ROOT / "notebooks" / "02_training.ipynb"),
+         "parameters": {"dataset": "faces", "epochs": 1, "repeats": 1}, "grid": {"block_width": [5]}},
+    ]
+    config = write_config(tmp_path, stages)
+    first = run_sweep(config, progress=False)
+    sweep_dir = Path(first["sweep_dir"])
+    assert sorted(first["finished"]) == ["mixing__block_height-1__block_width-1",
+                                         "mixing__block_height-5__block_width-5", "training__block_width-5"]
+    assert first["failed"] == {} and first["skipped"] == []
+    training = json.loads((sweep_dir / "training__block_width-5" / "results.json").read_text())
+    assert 0 <= training["test_accuracy"] <= 1 and 0 <= training["test_accuracy_original"] <= 1
+    assert (sweep_dir / "training__block_width-5" / "02_training.ipynb").exists()  # the executed notebook
+    analysis = json.loads((sweep_dir / "analysis" / "results.json").read_text())
+    assert analysis["n_runs"] == 3 and analysis["n_training_runs"] == 1
+    assert {"accuracy_vs_blocks.png", "ssim_vs_blocks.png"} <= set(analysis["figures"])
+    frame = collect_results(sweep_dir)
+    assert set(frame["stage"]) == {"mixing", "training"} and len(frame) == 3
+
+    stamp = (sweep_dir / "training__block_width-5" / "results.json").stat().st_mtime_ns
+    second = run_sweep(config, progress=False, analysis=False)
+    assert second["finished"] == [] and len(second["skipped"]) == 3
+    assert (sweep_dir / "training__block_width-5" / "results.json").stat().st_mtime_ns == stamp
+
+
+SLOW_NOTEBOOK = '''
+# %% tags=["parameters"]
+delay: float = 0.0  # seconds to sleep
+output_dir: str = "."  # where results go
+
+# %%
+import time
+from pbmlib.sweeps import write_results
+if delay < 0:
+    raise ValueError("negative delay")
+time.sleep(delay)
+write_results(output_dir, {"delay": delay}, slept=delay)
+'''
+
+
+def slow_notebook(tmp_path):
+    path = tmp_path / "slow.ipynb"
+    notebook = jupytext.reads(SLOW_NOTEBOOK, fmt="py:percent")
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_interrupted_sweep_redoes_only_the_interrupted_run(tmp_path):
+    stages = [{"name": "s", "notebook": str(slow_notebook(tmp_path)), "grid": {"delay": [0.0, 6.0, 0.5]}}]
+    config = write_config(tmp_path, stages, analysis=False)
+    sweep_dir = tmp_path / "runs" / "mini"
+    cli = [sys.executable, "-m", "pbmlib.cli", "sweep", str(config), "--quiet"]
+    proc = subprocess.Popen(cli, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (sweep_dir / ".work" / "s__delay-6.0" / "slow.ipynb").exists():
+            assert time.time() < deadline and proc.poll() is None, "the sweep did not reach the slow run"
+            time.sleep(0.2)
+        time.sleep(2)  # part-way through the slow run
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert (sweep_dir / "s__delay-0.0" / "run.json").exists()
+    assert not (sweep_dir / "s__delay-6.0").exists()  # half-done: nothing that looks finished
+    stamp = (sweep_dir / "s__delay-0.0" / "results.json").stat().st_mtime_ns
+
+    summary = run_sweep(config, progress=False)
+    assert summary["skipped"] == ["s__delay-0.0"]
+    assert sorted(summary["finished"]) == ["s__delay-0.5", "s__delay-6.0"]
+    assert (sweep_dir / "s__delay-0.0" / "results.json").stat().st_mtime_ns == stamp
+    assert not list((sweep_dir / ".work").iterdir())
+
+
+def test_failing_run_is_recorded_and_others_carry_on(tmp_path, capsys):
+    stages = [{"name": "s", "notebook": str(slow_notebook(tmp_path)), "grid": {"delay": [0.0, -1.0]}}]
+    config = write_config(tmp_path, stages, analysis=False)
+    from pbmlib.cli import main
+
+    assert main(["sweep", str(config), "--quiet"]) == 1
+    sweep_dir = tmp_path / "runs" / "mini"
+    assert (sweep_dir / "s__delay-0.0" / "results.json").exists()
+    error = json.loads((sweep_dir / "failed" / "s__delay--1.0" / "error.json").read_text())
+    assert "negative delay" in error["error"] and error["status"] == "failed"
+    assert (sweep_dir / "failed" / "s__delay--1.0" / "slow.ipynb").exists()
+    assert not (sweep_dir / "s__delay--1.0").exists()
+    assert "failed: s__delay--1.0" in capsys.readouterr().out
+
+
+def test_config_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n")
+    with pytest.raises(ValueError, match="stages"):
+        load_sweep(bad)
+    bad.write_text(yaml.safe_dump({"name": "x", "stages": [{"name": "a", "notebook": str(NOTEBOOKS[0]),
+                                                            "grid": {"block_height,block_width": [[1]]}}]}))
+    with pytest.raises(ValueError, match="lists of 2 values"):
+        load_sweep(bad)
+
+
+def test_shipped_sweep_configs_plan():
+    default = plan_runs(load_sweep(ROOT / "sweeps" / "default.yaml"))
+    paper = plan_runs(load_sweep(ROOT / "sweeps" / "paper.yaml"))
+    assert len(default) == 30
+    models = {r.parameters.get("model_name") for r in paper}
+    assert {"resnet50", "vgg16", "inceptionv3", "densenet121"} <= models
+    assert {r.parameters["rounds"] for r in paper if r.stage == "resnet50"} == {1, 3}
+    assert all(r.parameters.get("repeats", 5) == 5 for r in paper if r.stage != "mixing")
