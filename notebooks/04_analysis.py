@@ -13,7 +13,8 @@
 # Reads every finished run under a `papermill_runs/<sweep>/` folder and draws the paper's
 # views: accuracy and loss against N_b per model (Figs. 3/4), accuracy per block height and
 # width (Figs. 5-7), the overview table (Tables II/III), SSIM against N_b (Table IV, here with
-# its chance floor) and mixing time against dataset size and N_b (Figs. 14/15).
+# its chance floor), mixing time against dataset size and N_b (Figs. 14/15), and, where the
+# sweep ran `05_privacy`, the privacy/utility frontier.
 # Everything is drawn from the runs' `results.json` files, not from kernel state.
 
 # %% tags=["parameters"]
@@ -24,8 +25,9 @@ output_dir: str = "papermill_runs/default/analysis"  # where figures, tables and
 from pathlib import Path
 
 import pbmlib.analysis as analysis
-from pbmlib.plotting import plot_block_heatmap, plot_metric_vs_blocks, plot_mixing_time, plot_ssim_vs_blocks
-from pbmlib.sweeps import collect_results, write_results
+from pbmlib.plotting import (plot_block_heatmap, plot_metric_vs_blocks, plot_mixing_time, plot_privacy_utility,
+                             plot_ssim_vs_blocks)
+from pbmlib.sweeps import collect_results, collect_tables, write_results
 
 parameters = dict(sweep_dir=sweep_dir, output_dir=output_dir)
 out = Path(output_dir)
@@ -104,6 +106,23 @@ augmentation = parts["augmentation"]
 columns = [c for c in ("model_name", "n_blocks", "augment_mode", "test_accuracy_no_augment", "test_accuracy",
                        "augmentation_gain") if c in augmentation]
 augmentation[columns]
+
+# %% [markdown]
+# ## Privacy against utility (from `05_privacy` runs)
+# One point per protection setting: clean-test accuracy against the success of the strongest
+# attack (re-identification top-1). Further left is more private; higher is more useful.
+
+# %%
+scorecards = collect_tables(sweep_dir, "scorecard.csv")
+if len(scorecards) and "test_accuracy" in scorecards:
+    fig = plot_privacy_utility(scorecards.dropna(subset=["test_accuracy"]))
+    fig.savefig(out / "privacy_utility.png", dpi=120)
+    figures.append("privacy_utility.png")
+    scorecards.to_csv(out / "scorecards.csv", index=False)
+columns = [c for c in ("setting", "ssim_mean", "ssim_floor_mean", "reid_top1", "reid_top1_attack", "membership_auc",
+                       "blocks_verbatim_fraction", "log10_restoration_probability", "test_accuracy")
+           if c in scorecards]
+scorecards[columns].round(3) if len(scorecards) else "no 05_privacy runs in this sweep"
 
 # %%
 summary = write_results(

@@ -273,7 +273,7 @@ def _edges(blocks: np.ndarray, bh: int, bw: int, c: int):
     return flat(x[:, :, 0]), flat(x[:, :, -1]), flat(x[:, :, :, 0]), flat(x[:, :, :, -1])
 
 
-def reassemble(protected, labels, block, *, sweeps: int = 3, switch_factor: float = 0.5,
+def reassemble(protected, labels, block, *, sweeps: int = 3, switch_factor: float = 0.25,
                return_choice: bool = False):
     """Rebuild candidate originals from the protected set alone (a fixed-position jigsaw solver).
 
@@ -290,7 +290,7 @@ def reassemble(protected, labels, block, *, sweeps: int = 3, switch_factor: floa
     block : (int, int)
         Block size (assumed known to the attacker: it can be read off the seams).
     sweeps : int, default=3
-    switch_factor : float, default=0.5
+    switch_factor : float, default=0.25
         A position leaves the block its own protected image has there only for a
         candidate whose seam cost is below ``switch_factor`` times that block's (the
         protected image keeps about (1 - p)^N_t of its own blocks; 1 = no preference).

@@ -12,7 +12,7 @@ from .privacy import ssim_floor_scores, ssim_scores
 from .restoration import restoration_log10_probability
 from .training import train_and_evaluate, train_test_split
 
-__all__ = ["utility_study"]
+__all__ = ["utility_study", "scheme_study"]
 
 
 def utility_study(
@@ -93,3 +93,66 @@ def utility_study(
     table = pd.DataFrame(rows).astype({"n_blocks": "Int64"})
     table["accuracy_drop"] = 100 * (table["test_accuracy_mean"].iloc[0] - table["test_accuracy_mean"])
     return table, records
+
+
+def scheme_study(
+    data: ImageSet,
+    schemes: list,
+    *,
+    attack_block: tuple[int, int] = (5, 5),
+    matchers=("pixel", "hog", "blocks", "face"),
+    train: bool = True,
+    model_name: str = "small_cnn",
+    epochs: int = 10,
+    batch_size: int = 32,
+    repeats: int = 2,
+    test_fraction: float = 0.3,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict]:
+    """Privacy scorecard and clean-test utility of several protections on one split.
+
+    Parameters
+    ----------
+    data : ImageSet
+    schemes : list of :class:`pbmlib.schemes.Scheme`
+        Put ``get_scheme("none")`` first for the unprotected reference row.
+    attack_block : (int, int)
+        Block size of the block-level attacks for schemes without a block of their own.
+    matchers : tuple of str
+        Re-identification matchers; ``"face"`` is skipped when not installed.
+    train : bool
+        Also train ``model_name`` on every protected set (test set transformed only
+        where the scheme requires it) and report its accuracy.
+
+    Returns
+    -------
+    table : DataFrame
+        One row per scheme: ``scheme``, ``setting`` (its label), every scorecard
+        number, ``log10_restoration_probability`` (PBM rows), and with ``train``
+        ``test_accuracy`` and ``test_accuracy_std``.
+    records : dict of setting -> training record
+    """
+    from .scorecard import privacy_scorecard
+
+    train_idx, test_idx = train_test_split(data.labels, test_fraction=test_fraction, seed=seed)
+    x, y = data.images[train_idx], data.labels[train_idx]
+    x_test, y_test = data.images[test_idx], data.labels[test_idx]
+    class_sizes = dict(zip(*np.unique(y, return_counts=True)))
+    rows, records = [], {}
+    for scheme in schemes:
+        protected = scheme.protect(x, y, seed=seed)
+        block = getattr(scheme, "block", None) or attack_block
+        row = {"scheme": scheme.name, "setting": scheme.label}
+        row.update(privacy_scorecard(x, protected, y, block=block, non_members=x_test, matchers=matchers,
+                                     seed=seed))
+        if scheme.name == "pbm":
+            row["log10_restoration_probability"] = restoration_log10_probability(
+                class_sizes, n_blocks(x.shape[1:], scheme.block))
+        if train:
+            test = (scheme.protect_test(x_test, seed=seed), y_test)
+            rec = train_and_evaluate(model_name, (protected, y), test, epochs=epochs, batch_size=batch_size,
+                                     repeats=repeats, seed=seed)
+            records[scheme.label] = rec
+            row["test_accuracy"], row["test_accuracy_std"] = rec["test_accuracy_mean"], rec["test_accuracy_std"]
+        rows.append(row)
+    return pd.DataFrame(rows), records

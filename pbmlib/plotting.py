@@ -16,6 +16,8 @@ __all__ = [
     "plot_ssim_vs_blocks",
     "plot_block_heatmap",
     "plot_mixing_time",
+    "plot_privacy_utility",
+    "show_schemes",
 ]
 
 
@@ -172,5 +174,46 @@ def plot_mixing_time(frame: pd.DataFrame, *, title: str | None = None):
     ax.legend(title="N_b")
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_privacy_utility(table: pd.DataFrame, *, x: str = "reid_top1", y: str = "test_accuracy"):
+    """The privacy/utility frontier: utility against the worst attack's success, one point per setting.
+
+    ``table`` has ``scheme``, ``setting``, ``x`` and ``y`` columns (see
+    :func:`pbmlib.experiments.scheme_study`); better protections sit further left.
+    """
+    import seaborn as sns
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    sns.scatterplot(table, x=x, y=y, hue="scheme", style="scheme", s=80, ax=ax)
+    for _, row in table.iterrows():
+        ax.annotate(row["setting"].split(" ", 1)[-1] if row["scheme"] != "none" else "originals",
+                    (row[x], row[y]), fontsize=6, xytext=(4, 3), textcoords="offset points")
+    if "reid_chance_top1" in table:
+        ax.axvline(table["reid_chance_top1"].iloc[0], ls=":", color="grey", label="chance")
+    ax.set_xlabel("worst attack: re-identification top-1 rate" if x == "reid_top1" else x)
+    ax.set_ylabel("clean test accuracy" if y == "test_accuracy" else y)
+    ax.set_xlim(-0.02, 1.02)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def show_schemes(images_by_setting: dict, *, n: int = 4):
+    """The first ``n`` images under each setting: one row per setting, labelled."""
+    plt = _pyplot()
+    rows = len(images_by_setting)
+    fig, axes = plt.subplots(rows, n, figsize=(1.3 * n, 1.45 * rows), squeeze=False)
+    for r, (name, stack) in enumerate(images_by_setting.items()):
+        for j in range(n):
+            ax = axes[r, j]
+            image = stack[j]
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_title(name, loc="left", fontsize=7)
     fig.tight_layout()
     return fig

@@ -38,12 +38,18 @@ class Scheme:
 
     @property
     def label(self) -> str:
-        """Short description: name and parameters, e.g. ``pbm block=5x5 n_donors=10``."""
+        """Short description: the name, the first parameter, and any other parameter not at its
+        default, e.g. ``pbm block=5x5`` or ``pbm block=5x5 rounds=3``."""
+        from dataclasses import fields
+
         parts = []
-        for key, value in asdict(self).items():
+        for i, f in enumerate(fields(self)):
+            value = getattr(self, f.name)
+            if i > 0 and value == f.default:
+                continue
             if isinstance(value, tuple):
                 value = "x".join(str(v) for v in value)
-            parts.append(f"{key}={value}")
+            parts.append(f"{f.name}={value}")
         return " ".join([self.name] + parts)
 
     def to_dict(self) -> dict:

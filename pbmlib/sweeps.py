@@ -41,7 +41,8 @@ from pathlib import Path
 
 from ._io import versions, write_json_atomic
 
-__all__ = ["Run", "load_sweep", "plan_runs", "run_sweep", "write_results", "collect_results", "RESULTS_NAME"]
+__all__ = ["Run", "load_sweep", "plan_runs", "run_sweep", "write_results", "collect_results", "collect_tables",
+           "RESULTS_NAME"]
 
 RESULTS_NAME = "results.json"
 RUN_RECORD_NAME = "run.json"
@@ -248,3 +249,15 @@ def collect_results(sweep_dir: str | os.PathLike):
                     if k not in ("parameters", "versions") and not isinstance(v, (list, dict))})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def collect_tables(sweep_dir: str | os.PathLike, filename: str):
+    """Concatenate the CSV table ``filename`` of every finished run, with a ``run_id`` column."""
+    import pandas as pd
+
+    frames = []
+    for record_path in sorted(Path(sweep_dir).glob(f"*/{RUN_RECORD_NAME}")):
+        table = record_path.parent / filename
+        if table.exists() and record_path.parent.name != "analysis":
+            frames.append(pd.read_csv(table).assign(run_id=record_path.parent.name))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -150,4 +150,5 @@ def test_pbm_scheme_is_mix_blocks(noise):
     scheme = get_scheme("pbm", block=(5, 4), n_donors=3, rounds=2)
     np.testing.assert_array_equal(scheme.protect(images, labels, seed=4),
                                   pbmlib.mix_blocks(images, labels, block=(5, 4), n_donors=3, rounds=2, seed=4))
-    assert not scheme.transforms_test and scheme.label == "pbm block=5x4 n_donors=3 rounds=2 p=0.5"
+    assert not scheme.transforms_test and scheme.label == "pbm block=5x4 n_donors=3 rounds=2"
+    assert get_scheme("pbm", block=(5, 5)).label == "pbm block=5x5"

@@ -21,7 +21,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def test_every_notebook_has_a_paired_script_that_agrees():
-    assert [nb.stem for nb in NOTEBOOKS] == ["01_mixing", "02_training", "03_augmentation", "04_analysis"]
+    assert [nb.stem for nb in NOTEBOOKS] == ["01_mixing", "02_training", "03_augmentation", "04_analysis",
+                                             "05_privacy"]
     for path in NOTEBOOKS:
         script = jupytext.read(path.with_suffix(".py"))
         notebook = nbformat.read(path, as_version=4)
@@ -69,6 +70,19 @@ def test_augmentation_notebook(tmp_path):
     assert 0 <= results["test_accuracy"] <= 1 and "augmentation_gain" in results
     assert {"learning_curves.png", "accuracy.png", "augmentation_examples.png", "comparison.csv"} <= {
         p.name for p in out.iterdir()}
+
+
+def test_privacy_notebook(tmp_path):
+    out, results = execute("05_privacy", tmp_path, pbm_blocks=[[5, 5]], baselines=[{"scheme": "blur", "sigma": 1.0}],
+                           matchers=["pixel", "blocks"], epochs=1, repeats=1)
+    assert results["settings"] == ["none", "pbm block=5x5", "blur sigma=1.0"]
+    assert results["reid_top1"]["none"] == 1.0
+    assert results["reid_top1"]["pbm block=5x5"] > 0.9  # identical blocks give the faces away
+    assert results["membership_auc"]["pbm block=5x5"] > 0.95
+    assert 0 < results["blocks_verbatim_fraction"]["pbm block=5x5"] < 1
+    assert results["log10_restoration_probability"]["pbm block=5x5"] < -1000
+    assert set(results["test_accuracy"]) == set(results["settings"])
+    assert {"privacy_utility.png", "schemes_examples.png", "scorecard.csv"} <= {p.name for p in out.iterdir()}
 
 
 def write_config(tmp_path, stages, name="mini", analysis=True):
@@ -188,7 +202,7 @@ def test_config_errors(tmp_path):
 def test_shipped_sweep_configs_plan():
     default = plan_runs(load_sweep(ROOT / "sweeps" / "default.yaml"))
     paper = plan_runs(load_sweep(ROOT / "sweeps" / "paper.yaml"))
-    assert len(default) == 30
+    assert len(default) == 31
     models = {r.parameters.get("model_name") for r in paper}
     assert {"resnet50", "vgg16", "inceptionv3", "densenet121"} <= models
     assert {r.parameters["rounds"] for r in paper if r.stage == "resnet50"} == {1, 3}
