@@ -31,7 +31,7 @@ n_donors: int = 10  # N_s for PBM
 rounds: int = 1  # N_t for PBM
 baselines: list = [{"scheme": "blur", "sigma": 2.0}, {"scheme": "pixelate", "cell": 5}, {"scheme": "mask", "fraction": 0.6}]  # other protections
 attack_block: list = [5, 5]  # block size of the block-level attacks on schemes without blocks
-matchers: list = ["pixel", "hog", "blocks", "face"]  # re-identification matchers ("face" needs the extra)
+matchers: list = ["pixel", "hog", "invariant", "mosaic", "blocks", "face"]  # re-identification matchers ("face" needs the extra)
 train: bool = True  # also train the small CNN on every protected set (the utility axis)
 epochs: int = 12  # training epochs
 repeats: int = 2  # trainings per setting
@@ -68,7 +68,7 @@ table, records = scheme_study(data, schemes, attack_block=tuple(attack_block), m
                               train=train, epochs=epochs, repeats=repeats, test_fraction=test_fraction, seed=seed)
 table.to_csv(out / "scorecard.csv", index=False)
 columns = [c for c in ["setting", "ssim_mean", "ssim_floor_mean", "reid_top1_pixel", "reid_top1_hog",
-                       "reid_top1_blocks", "reid_top1_face", "reid_top1_reassembled", "membership_auc",
+                       "reid_top1_invariant", "reid_top1_mosaic", "reid_top1_blocks", "reid_top1_face", "reid_top1_reassembled", "membership_auc",
                        "membership_tpr_at_1pct_fpr", "blocks_verbatim_fraction", "reid_top1", "reid_top1_attack",
                        "log10_restoration_probability", "test_accuracy"] if c in table]
 table[columns].round(3)

@@ -134,7 +134,25 @@ def _embed_faces(images: np.ndarray) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
-MATCHERS = ("pixel", "hog", "blocks", "face")
+def _invariant_features(images: np.ndarray) -> np.ndarray:
+    """Per pixel, the sorted |x - 127.5| over channels: unchanged by the negative-positive
+    transform and by any channel permutation, so pixel-based encryption leaks it."""
+    x = np.abs(images.astype(np.float32) - 127.5)
+    if x.ndim == 4:
+        x = np.sort(x, axis=-1)
+    return x.reshape(x.shape[0], -1)
+
+
+def _mosaic_features(images: np.ndarray, block) -> np.ndarray:
+    """Mean of every block and channel: unchanged by any shuffling inside the block (VisualMixer)."""
+    n, h, w = images.shape[:3]
+    bh, bw = check_block((h, w), block)
+    c = images.shape[3] if images.ndim == 4 else 1
+    x = images.reshape(n, h // bh, bh, w // bw, bw, c).astype(np.float32)
+    return x.mean(axis=(2, 4)).reshape(n, -1)
+
+
+MATCHERS = ("pixel", "hog", "invariant", "mosaic", "blocks", "face")
 
 
 def pairwise_distances(probes, gallery, *, matcher: str = "pixel", block=None) -> np.ndarray:
@@ -144,10 +162,12 @@ def pairwise_distances(probes, gallery, *, matcher: str = "pixel", block=None) -
     ----------
     probes : ndarray of shape (N, H, W[, C]), uint8
     gallery : ndarray of shape (M, H, W[, C]), uint8
-    matcher : {"pixel", "hog", "blocks", "face"}
-        ``pixel``: squared L2 between pixels; ``hog``: squared L2 between HOG
-        descriptors; ``blocks``: minus the number of identical same-position blocks
-        (needs ``block``); ``face``: squared L2 between dlib face embeddings (optional).
+    matcher : {"pixel", "hog", "invariant", "mosaic", "blocks", "face"}
+        ``pixel``: squared L2 between pixels; ``hog``: between HOG descriptors;
+        ``invariant``: between per-pixel sorted |x - 127.5| (defeats pixel-based
+        encryption); ``mosaic``: between block means (defeats shuffling inside blocks,
+        needs ``block``); ``blocks``: minus the number of identical same-position blocks
+        (needs ``block``); ``face``: between dlib face embeddings (optional extra).
     block : (int, int), optional
 
     Returns
@@ -161,7 +181,13 @@ def pairwise_distances(probes, gallery, *, matcher: str = "pixel", block=None) -
         if block is None:
             raise ValueError("the 'blocks' matcher needs block=(height, width)")
         return -shared_block_counts(probes, gallery, block).astype(np.float64)
-    features = {"pixel": _pixel_features, "hog": _hog_features, "face": _face_features}
+    if matcher == "mosaic":
+        if block is None:
+            raise ValueError("the 'mosaic' matcher needs block=(height, width)")
+        a, b = _mosaic_features(probes, block).astype(np.float64), _mosaic_features(gallery, block).astype(np.float64)
+        return (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T
+    features = {"pixel": _pixel_features, "hog": _hog_features, "invariant": _invariant_features,
+                "face": _face_features}
     if matcher not in features:
         raise ValueError(f"unknown matcher {matcher!r}; choose one of {list(MATCHERS)}")
     a, b = features[matcher](probes).astype(np.float64), features[matcher](gallery).astype(np.float64)

@@ -100,7 +100,7 @@ def scheme_study(
     schemes: list,
     *,
     attack_block: tuple[int, int] = (5, 5),
-    matchers=("pixel", "hog", "blocks", "face"),
+    matchers=("pixel", "hog", "invariant", "mosaic", "blocks", "face"),
     train: bool = True,
     model_name: str = "small_cnn",
     epochs: int = 10,
@@ -141,7 +141,8 @@ def scheme_study(
     rows, records = [], {}
     for scheme in schemes:
         protected = scheme.protect(x, y, seed=seed)
-        block = getattr(scheme, "block", None) or attack_block
+        own_block = getattr(scheme, "block", None)
+        block = own_block if isinstance(own_block, tuple) else tuple(attack_block)
         row = {"scheme": scheme.name, "setting": scheme.label}
         row.update(privacy_scorecard(x, protected, y, block=block, non_members=x_test, matchers=matchers,
                                      seed=seed))
@@ -151,7 +152,7 @@ def scheme_study(
         if train:
             test = (scheme.protect_test(x_test, seed=seed), y_test)
             rec = train_and_evaluate(model_name, (protected, y), test, epochs=epochs, batch_size=batch_size,
-                                     repeats=repeats, seed=seed)
+                                     repeats=repeats, seed=seed, adaptation=scheme.adaptation)
             records[scheme.label] = rec
             row["test_accuracy"], row["test_accuracy_std"] = rec["test_accuracy_mean"], rec["test_accuracy_std"]
         rows.append(row)

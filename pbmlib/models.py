@@ -51,6 +51,7 @@ def build_model(
     classes: int,
     weights: None = None,
     preprocessing: keras.layers.Layer | None = None,
+    adaptation: str | None = None,
 ) -> keras.Model:
     """Build a classifier by name, with random weights.
 
@@ -65,7 +66,11 @@ def build_model(
         Only None (random initialisation) is allowed: nothing is downloaded.
     preprocessing : keras Layer, optional
         Applied to the raw inputs first, e.g. on-the-fly augmentation layers (active
-        in training only) or an adaptation network.
+        in training only).
+    adaptation : {None, "pixel", "block"}
+        Adaptation network for encrypted inputs, after rescaling: 1x1 convolutions
+        (pixel-based encryption) or Tanaka's block network (block-wise encryption);
+        see :mod:`pbmlib.encryption`.
 
     Returns
     -------
@@ -87,6 +92,13 @@ def build_model(
     inputs = keras.Input(shape=(height, width, channels), name="image")
     x = preprocessing(inputs) if preprocessing is not None else inputs
     x = layers.Rescaling(1.0 / 255, name="rescale")(x)
+    if adaptation is not None:
+        from .encryption import block_adaptation, pixel_adaptation
+
+        if adaptation not in ("pixel", "block"):
+            raise ValueError(f"adaptation must be None, 'pixel' or 'block', got {adaptation!r}")
+        x = (pixel_adaptation(channels) if adaptation == "pixel" else block_adaptation(channels))(x)
+        channels = x.shape[-1]
     size = MIN_INPUT_SIZE[key]
     if min(height, width) < size:
         scale = size / min(height, width)

@@ -19,7 +19,8 @@ import numpy as np
 from ._validation import check_images, check_positive_int
 from .mixing import mix_blocks
 
-__all__ = ["Scheme", "PBM", "GaussianBlur", "Pixelation", "BlackBoxMask", "get_scheme", "SCHEMES"]
+__all__ = ["Scheme", "PBM", "GaussianBlur", "Pixelation", "BlackBoxMask", "VisualMixer", "PixelEncryption",
+           "BlockEncryption", "get_scheme", "SCHEMES"]
 
 
 class Scheme:
@@ -27,6 +28,8 @@ class Scheme:
 
     name: str = ""
     transforms_test: bool = False
+    #: adaptation network a classifier needs in front (``build_model(adaptation=...)``), or None
+    adaptation: str | None = None
 
     def protect(self, images, labels, *, seed=None) -> np.ndarray:
         """Protected copy of ``images`` (same shape, uint8). ``images`` is not modified."""
@@ -141,8 +144,83 @@ class Identity(Scheme):
         return check_images(images).copy()
 
 
+@dataclass
+class VisualMixer(Scheme):
+    """VisualMixer pixel shuffling inside windows (Li et al., NDSS 2024); test images are shuffled too.
+
+    See :func:`pbmlib.visualmixer.visualmixer_shuffle`.
+    """
+
+    window: int = 8
+    levels: tuple = (1, 2, 4)
+    name = "visualmixer"
+    transforms_test = True
+
+    def __post_init__(self):
+        self.levels = tuple(int(v) for v in self.levels)
+
+    def protect(self, images, labels, *, seed=None):
+        from .visualmixer import visualmixer_shuffle
+
+        return visualmixer_shuffle(images, window=self.window, levels=self.levels, seed=seed)
+
+    def protect_test(self, images, *, seed=None):
+        from .visualmixer import visualmixer_shuffle
+
+        # the procedure, not a key: fresh randomness for the test images
+        return visualmixer_shuffle(images, window=self.window, levels=self.levels,
+                                   seed=None if seed is None else seed + 1)
+
+
+@dataclass
+class PixelEncryption(Scheme):
+    """Pixel-based encryption (Sirichotedumrong et al., ICIP 2019). ``seed`` is the key: the test
+    set is encrypted with the same key (one shared key, or one per image with ``per_image_keys``)."""
+
+    per_image_keys: bool = False
+    name = "pixel_encryption"
+    transforms_test = True
+    adaptation = "pixel"
+
+    def _encrypt(self, images, seed, stream):
+        from .encryption import pixel_encrypt, pixel_key
+
+        images = check_images(images)
+        if self.per_image_keys:
+            rng = np.random.default_rng([stream, seed if seed is not None else 0])
+            return pixel_encrypt(images, pixel_key(images.shape[1:], n_images=len(images), seed=rng))
+        return pixel_encrypt(images, pixel_key(images.shape[1:], seed=seed))
+
+    def protect(self, images, labels, *, seed=None):
+        return self._encrypt(images, seed, 0)
+
+    def protect_test(self, images, *, seed=None):
+        return self._encrypt(images, seed, 1)
+
+
+@dataclass
+class BlockEncryption(Scheme):
+    """Block-wise learnable encryption (Tanaka, ICCE-TW 2018) with 4x4 blocks; ``seed`` is the key."""
+
+    block: int = 4
+    name = "block_encryption"
+    transforms_test = True
+    adaptation = "block"
+
+    def protect(self, images, labels, *, seed=None):
+        from .encryption import block_encrypt, block_key
+
+        images = check_images(images)
+        channels = images.shape[3] if images.ndim == 4 else 1
+        return block_encrypt(images, block_key(channels, block=self.block, seed=seed))
+
+    def protect_test(self, images, *, seed=None):
+        return self.protect(images, None, seed=seed)
+
+
 SCHEMES: dict[str, type[Scheme]] = {"none": Identity, "pbm": PBM, "blur": GaussianBlur, "pixelate": Pixelation,
-                                    "mask": BlackBoxMask}
+                                    "mask": BlackBoxMask, "visualmixer": VisualMixer,
+                                    "pixel_encryption": PixelEncryption, "block_encryption": BlockEncryption}
 
 
 def get_scheme(name: str, **params) -> Scheme:

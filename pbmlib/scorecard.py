@@ -16,7 +16,7 @@ from .privacy import psnr_scores, same_label_partners, ssim_scores
 
 __all__ = ["privacy_scorecard", "DEFAULT_MATCHERS", "face_matcher_available"]
 
-DEFAULT_MATCHERS = ("pixel", "hog", "blocks")
+DEFAULT_MATCHERS = ("pixel", "hog", "invariant", "mosaic", "blocks")
 
 
 def face_matcher_available() -> bool:
@@ -65,8 +65,9 @@ def privacy_scorecard(
         Images of the same distribution that were not in the set (e.g. the test set),
         for membership inference.
     matchers : tuple of str
-        Re-identification matchers (``"pixel"``, ``"hog"``, ``"blocks"``, ``"face"``);
-        ``"face"`` is skipped when the optional extra is missing.
+        Re-identification matchers (see :func:`pbmlib.attacks.pairwise_distances`);
+        ``"face"`` is skipped when the optional extra is missing, ``"blocks"`` and
+        ``"mosaic"`` without ``block``.
     reassembly : bool, default=True
         Run :func:`pbmlib.attacks.reassemble` and score its rebuilt images.
     membership_tolerance : float, default=0
@@ -109,7 +110,7 @@ def privacy_scorecard(
     for matcher in matchers:
         if matcher == "face" and not face_matcher_available():
             continue
-        if matcher == "blocks" and block is None:
+        if matcher in ("blocks", "mosaic") and block is None:
             continue
         result = reidentify(protected, originals, truth, matcher=matcher, block=block)
         card[f"reid_top1_{matcher}"], card[f"reid_top5_{matcher}"] = result["top1"], result["top5"]

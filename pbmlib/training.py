@@ -81,7 +81,7 @@ def _make_optimizer(name: str, learning_rate: float | None):
 
 
 def _one_run(model_name, x_train, y_train, x_test, y_test, n_classes, *, epochs, batch_size, optimizer,
-             learning_rate, seed, augment, verbose):
+             learning_rate, seed, augment, verbose, adaptation):
     import keras
 
     keras.backend.clear_session()
@@ -93,7 +93,8 @@ def _one_run(model_name, x_train, y_train, x_test, y_test, n_classes, *, epochs,
         x_train, y_train = _as_float(x_aug), y_aug
     preprocessing = augmentation_layers(augment, seed=seed) if augment is not None and augment.mode == "online" \
         else None
-    model = build_model(model_name, input_shape=x_train.shape[1:], classes=n_classes, preprocessing=preprocessing)
+    model = build_model(model_name, input_shape=x_train.shape[1:], classes=n_classes, preprocessing=preprocessing,
+                        adaptation=adaptation)
     model.compile(optimizer=_make_optimizer(optimizer, learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     t0 = time.perf_counter()
@@ -126,6 +127,7 @@ def train_and_evaluate(
     augment: Augmentation | None = None,
     repeats: int = 1,
     verbose: int = 0,
+    adaptation: str | None = None,
 ) -> dict:
     """Train ``model_name`` on ``train`` and measure accuracy on the clean ``test`` set.
 
@@ -150,6 +152,8 @@ def train_and_evaluate(
         Independent trainings; the paper trains each configuration 5 times.
     verbose : int, default=0
         Keras' progress output (0 silent, 1 progress bar, 2 one line per epoch).
+    adaptation : {None, "pixel", "block"}
+        Adaptation network in front of the model, for encrypted training sets.
 
     Returns
     -------
@@ -174,7 +178,8 @@ def train_and_evaluate(
     started = time.perf_counter()
     runs = [
         _one_run(model_name, x_train, y_train, x_test, y_test, len(classes), epochs=epochs, batch_size=batch_size,
-                 optimizer=optimizer, learning_rate=learning_rate, seed=seed + r, augment=augment, verbose=verbose)
+                 optimizer=optimizer, learning_rate=learning_rate, seed=seed + r, augment=augment, verbose=verbose,
+                 adaptation=adaptation)
         for r in range(repeats)
     ]
     acc = np.array([r["test_accuracy"] for r in runs])
@@ -190,7 +195,7 @@ def train_and_evaluate(
         "wall_seconds": time.perf_counter() - started,
         "parameters": {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
                        "learning_rate": learning_rate, "seed": seed, "repeats": repeats,
-                       "augment": augment.to_dict() if augment is not None else None,
+                       "augment": augment.to_dict() if augment is not None else None, "adaptation": adaptation,
                        "n_train": int(x_train.shape[0]), "n_test": int(x_test.shape[0]), "classes": classes},
         "versions": versions(),
     }

@@ -22,7 +22,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 def test_every_notebook_has_a_paired_script_that_agrees():
     assert [nb.stem for nb in NOTEBOOKS] == ["01_mixing", "02_training", "03_augmentation", "04_analysis",
-                                             "05_privacy"]
+                                             "05_privacy", "06_schemes"]
     for path in NOTEBOOKS:
         script = jupytext.read(path.with_suffix(".py"))
         notebook = nbformat.read(path, as_version=4)
@@ -83,6 +83,19 @@ def test_privacy_notebook(tmp_path):
     assert results["log10_restoration_probability"]["pbm block=5x5"] < -1000
     assert set(results["test_accuracy"]) == set(results["settings"])
     assert {"privacy_utility.png", "schemes_examples.png", "scorecard.csv"} <= {p.name for p in out.iterdir()}
+
+
+def test_schemes_notebook(tmp_path):
+    schemes = [{"scheme": "none"}, {"scheme": "pbm", "block": [6, 6]}, {"scheme": "visualmixer"},
+               {"scheme": "pixel_encryption"}, {"scheme": "block_encryption"}]
+    out, results = execute("06_schemes", tmp_path, schemes=schemes, matchers=["pixel", "invariant", "mosaic"],
+                           epochs=1, repeats=1)
+    assert {"none", "pbm", "visualmixer", "pixel_encryption", "block_encryption"} <= set(results)
+    assert results["none"]["accuracy_drop"] == 0
+    assert results["pixel_encryption"]["reid_top1_attack"] == "invariant"
+    assert results["pixel_encryption"]["reid_top1"] == 1.0  # the invariant gives every face away
+    assert results["visualmixer"]["reid_top1"] > 0.5  # the window means: 0.70 measured, chance 0.007
+    assert {"privacy_utility.png", "schemes_examples.png", "schemes.csv"} <= {p.name for p in out.iterdir()}
 
 
 def write_config(tmp_path, stages, name="mini", analysis=True):
