@@ -37,7 +37,8 @@ from pathlib import Path
 import pbmlib
 from pbmlib.plotting import plot_accuracy_comparison, plot_learning_curves
 from pbmlib.sweeps import write_results
-from pbmlib.training import compare_training, train_test_split
+from pbmlib.experiments import split_dataset
+from pbmlib.training import compare_training
 
 parameters = dict(dataset=dataset, image_size=image_size, model_name=model_name, block_height=block_height,
                   block_width=block_width, n_donors=n_donors, rounds=rounds, p=p, test_fraction=test_fraction,
@@ -46,12 +47,10 @@ parameters = dict(dataset=dataset, image_size=image_size, model_name=model_name,
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 data = pbmlib.load_dataset(dataset, size=image_size or None)
-train_idx, test_idx = train_test_split(data.labels, test_fraction=test_fraction, seed=seed)
-train = (data.images[train_idx], data.labels[train_idx])
-test = (data.images[test_idx], data.labels[test_idx])
+train, test = split_dataset(data, test_fraction=test_fraction, seed=seed)
 block = (block_height, block_width)
 mixed = pbmlib.mix_blocks(*train, block=block, n_donors=n_donors, rounds=rounds, p=p, seed=seed)
-print(f"{len(train_idx)} training / {len(test_idx)} clean test images; N_b = {pbmlib.n_blocks(train[0].shape[1:], block)}")
+print(f"{len(train[1])} training / {len(test[1])} clean test images; N_b = {pbmlib.n_blocks(train[0].shape[1:], block)}")
 
 # %%
 table, records = compare_training(model_name, {"original": train, "mixed": (mixed, train[1])}, test,

@@ -12,7 +12,17 @@ from .privacy import ssim_floor_scores, ssim_scores
 from .restoration import restoration_log10_probability
 from .training import train_and_evaluate, train_test_split
 
-__all__ = ["utility_study", "scheme_study"]
+__all__ = ["split_dataset", "utility_study", "scheme_study"]
+
+
+def split_dataset(data: ImageSet, *, test_fraction: float = 0.3, seed=0) -> tuple[tuple, tuple]:
+    """Stratified split of ``data`` into ``(train_images, train_labels)`` and ``(test_images, test_labels)``.
+
+    Only the training part is ever protected; the test part stays clean (see
+    :func:`pbmlib.training.train_test_split`).
+    """
+    train_idx, test_idx = train_test_split(data.labels, test_fraction=test_fraction, seed=seed)
+    return (data.images[train_idx], data.labels[train_idx]), (data.images[test_idx], data.labels[test_idx])
 
 
 def utility_study(
@@ -61,9 +71,7 @@ def utility_study(
     records : dict
         The full training record of every condition, keyed by its row label.
     """
-    train_idx, test_idx = train_test_split(data.labels, test_fraction=test_fraction, seed=seed)
-    x_train, y_train = data.images[train_idx], data.labels[train_idx]
-    test = (data.images[test_idx], data.labels[test_idx])
+    (x_train, y_train), test = split_dataset(data, test_fraction=test_fraction, seed=seed)
     fit = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
                repeats=repeats, seed=seed, verbose=verbose)
     floor = float(ssim_floor_scores(x_train, y_train, seed=seed).mean())
@@ -134,9 +142,7 @@ def scheme_study(
     """
     from .scorecard import privacy_scorecard
 
-    train_idx, test_idx = train_test_split(data.labels, test_fraction=test_fraction, seed=seed)
-    x, y = data.images[train_idx], data.labels[train_idx]
-    x_test, y_test = data.images[test_idx], data.labels[test_idx]
+    (x, y), (x_test, y_test) = split_dataset(data, test_fraction=test_fraction, seed=seed)
     class_sizes = dict(zip(*np.unique(y, return_counts=True)))
     rows, records = [], {}
     for scheme in schemes:

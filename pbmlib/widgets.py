@@ -90,13 +90,13 @@ def quick_sweep(data: ImageSet, parameter: str, values: list, *, base: dict | No
     DataFrame with ``parameter``, ``value``, ``n_blocks``, ``ssim_mean``,
     ``ssim_floor_mean`` (and ``test_accuracy``).
     """
-    from .training import train_and_evaluate, train_test_split
+    from .experiments import split_dataset
+    from .training import train_and_evaluate
 
     if parameter not in SWEEPABLE:
         raise ValueError(f"parameter must be one of {SWEEPABLE}, got {parameter!r}")
     settings = {"block": (5, 5), "n_donors": 10, "rounds": 1, "p": 0.5, **(base or {})}
-    train_idx, test_idx = train_test_split(data.labels, seed=seed)
-    x, y = data.images[train_idx], data.labels[train_idx]
+    (x, y), test = split_dataset(data, seed=seed)
     floor = float(ssim_floor_scores(x, y, seed=seed).mean())
     rows = []
     for i, value in enumerate(values):
@@ -106,8 +106,7 @@ def quick_sweep(data: ImageSet, parameter: str, values: list, *, base: dict | No
                "n_blocks": n_blocks(x.shape[1:], params["block"]), "ssim_mean": float(ssim_scores(x, mixed).mean()),
                "ssim_floor_mean": floor}
         if train:
-            record = train_and_evaluate("small_cnn", (mixed, y), (data.images[test_idx], data.labels[test_idx]),
-                                        epochs=epochs, seed=seed)
+            record = train_and_evaluate("small_cnn", (mixed, y), test, epochs=epochs, seed=seed)
             row["test_accuracy"] = record["test_accuracy_mean"]
         rows.append(row)
         if progress is not None:
