@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from pathlib import Path
@@ -121,8 +122,6 @@ def mix_folder(
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    import io
-
     buffer = io.BytesIO()
     np.savez_compressed(buffer, sources=sources, files=np.array(rel))
     write_bytes_atomic(dst / PROVENANCE_NAME, buffer.getvalue())

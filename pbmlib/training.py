@@ -86,11 +86,9 @@ def _one_run(model_name, x_train, y_train, x_test, y_test, n_classes, *, epochs,
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    if augment is not None and augment.mode == "offline":
-        x_aug, y_aug = expand_with_augmentation(x_train.astype(np.uint8).squeeze(-1) if x_train.shape[-1] == 1
-                                                else x_train.astype(np.uint8), y_train,
-                                                augmentation=augment, seed=seed)
-        x_train, y_train = _as_float(x_aug), y_aug
+    if augment is not None and augment.mode == "offline":  # x_train holds uint8 values as float32
+        x_aug, y_aug = expand_with_augmentation(x_train.astype(np.uint8), y_train, augmentation=augment, seed=seed)
+        x_train, y_train = x_aug.astype("float32"), y_aug
     preprocessing = augmentation_layers(augment, seed=seed) if augment is not None and augment.mode == "online" \
         else None
     model = build_model(model_name, input_shape=x_train.shape[1:], classes=n_classes, preprocessing=preprocessing,
