@@ -21,6 +21,8 @@
 # - **membership**: was a candidate image in the set? Count its blocks found unchanged at
 #   their position (AUC and true-positive rate at 1 % false positives, against the test images);
 # - **reassembly**: rebuild originals from the protected set alone with a seam-matching solver;
+# - **learned inversion**: a network trained on public images protected the same way maps
+#   protected images back (the held-out images play the public data);
 # - the **worst case** over attacks, beside the paper's restoration probability;
 # - the privacy/utility frontier: clean-test accuracy of the small CNN against the worst attack.
 
@@ -32,6 +34,7 @@ rounds: int = 1  # N_t for PBM
 baselines: list = [{"scheme": "blur", "sigma": 2.0}, {"scheme": "pixelate", "cell": 5}, {"scheme": "mask", "fraction": 0.6}]  # other protections
 attack_block: list = [5, 5]  # block size of the block-level attacks on schemes without blocks
 matchers: list = ["pixel", "hog", "invariant", "mosaic", "blocks", "face"]  # re-identification matchers ("face" needs the extra)
+inversion: bool = True  # also run the learned-inversion attack (held-out images as public data)
 train: bool = True  # also train the small CNN on every protected set (the utility axis)
 epochs: int = 12  # training epochs
 repeats: int = 2  # trainings per setting
@@ -40,9 +43,11 @@ seed: int = 0  # seed for the split, the protections and the training
 output_dir: str = "papermill_runs/manual/05_privacy"  # where results.json, CSV and PNG go
 
 # %%
+from functools import partial
 from pathlib import Path
 
 import pbmlib
+from pbmlib.analysis import by_setting
 from pbmlib.experiments import scheme_study
 from pbmlib.plotting import plot_privacy_utility, show_schemes
 from pbmlib.schemes import get_scheme
@@ -50,8 +55,8 @@ from pbmlib.scorecard import face_matcher_available
 from pbmlib.sweeps import write_results
 
 parameters = dict(dataset=dataset, pbm_blocks=pbm_blocks, n_donors=n_donors, rounds=rounds, baselines=baselines,
-                  attack_block=attack_block, matchers=matchers, train=train, epochs=epochs, repeats=repeats,
-                  test_fraction=test_fraction, seed=seed, output_dir=output_dir)
+                  attack_block=attack_block, matchers=matchers, inversion=inversion, train=train, epochs=epochs,
+                  repeats=repeats, test_fraction=test_fraction, seed=seed, output_dir=output_dir)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 data = pbmlib.load_dataset(dataset)
@@ -65,10 +70,11 @@ show_schemes({s.label: s.protect(data.images[:4], data.labels[:4], seed=seed) if
 
 # %%
 table, records = scheme_study(data, schemes, attack_block=tuple(attack_block), matchers=tuple(matchers),
-                              train=train, epochs=epochs, repeats=repeats, test_fraction=test_fraction, seed=seed)
+                              inversion=inversion, train=train, epochs=epochs, repeats=repeats,
+                              test_fraction=test_fraction, seed=seed)
 table.to_csv(out / "scorecard.csv", index=False)
 columns = [c for c in ["setting", "ssim_mean", "ssim_floor_mean", "reid_top1_pixel", "reid_top1_hog",
-                       "reid_top1_invariant", "reid_top1_mosaic", "reid_top1_blocks", "reid_top1_face", "reid_top1_reassembled", "membership_auc",
+                       "reid_top1_invariant", "reid_top1_mosaic", "reid_top1_blocks", "reid_top1_face", "reid_top1_reassembled", "reid_top1_inverted", "membership_auc",
                        "membership_tpr_at_1pct_fpr", "blocks_verbatim_fraction", "reid_top1", "reid_top1_attack",
                        "log10_restoration_probability", "test_accuracy"] if c in table]
 table[columns].round(3)
@@ -83,7 +89,7 @@ if train:
     plot_privacy_utility(table).savefig(out / "privacy_utility.png", dpi=120)
 
 # %%
-per = lambda column: {row["setting"]: row[column] for _, row in table.iterrows() if column in table and row[column] == row[column]}
+per = partial(by_setting, table)
 results = write_results(
     out, parameters, settings=table["setting"].tolist(), reid_chance_top1=float(table["reid_chance_top1"].iloc[0]),
     reid_top1=per("reid_top1"), reid_top1_attack=per("reid_top1_attack"), membership_auc=per("membership_auc"),

@@ -26,6 +26,7 @@ rgb: bool = True  # give grayscale sets 3 channels (the encryptions shuffle colo
 schemes: list = [{"scheme": "none"}, {"scheme": "pbm", "block": [6, 6]}, {"scheme": "pbm", "block": [3, 3]}, {"scheme": "visualmixer", "window": 8}, {"scheme": "pixel_encryption"}, {"scheme": "block_encryption"}, {"scheme": "blur", "sigma": 2.0}, {"scheme": "pixelate", "cell": 4}]  # protections and their parameters
 attack_block: list = [4, 4]  # block size of the block-level attacks on schemes without blocks
 matchers: list = ["pixel", "hog", "invariant", "mosaic", "blocks", "face"]  # re-identification matchers
+inversion: bool = True  # also run the learned-inversion attack (chosen plaintext for keyed schemes)
 epochs: int = 12  # training epochs
 repeats: int = 2  # trainings per scheme
 test_fraction: float = 0.3  # held-out share
@@ -44,7 +45,8 @@ from pbmlib.schemes import get_scheme
 from pbmlib.sweeps import write_results
 
 parameters = dict(dataset=dataset, image_size=image_size, rgb=rgb, schemes=schemes, attack_block=attack_block,
-                  matchers=matchers, epochs=epochs, repeats=repeats, test_fraction=test_fraction, seed=seed,
+                  matchers=matchers, inversion=inversion, epochs=epochs, repeats=repeats, test_fraction=test_fraction,
+                  seed=seed,
                   output_dir=output_dir)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
@@ -59,7 +61,8 @@ show_schemes({s.label: s.protect(data.images, data.labels, seed=seed)[:4] for s 
 
 # %%
 table, records = scheme_study(data, built, attack_block=tuple(attack_block), matchers=tuple(matchers),
-                              epochs=epochs, repeats=repeats, test_fraction=test_fraction, seed=seed)
+                              inversion=inversion, epochs=epochs, repeats=repeats, test_fraction=test_fraction,
+                              seed=seed)
 reference = table.loc[table["scheme"] == "none", "test_accuracy"]
 if len(reference):
     table["accuracy_drop"] = 100 * (reference.iloc[0] - table["test_accuracy"])

@@ -4,7 +4,23 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["split_by_kind", "accuracy_overview", "ssim_by_blocks"]
+__all__ = ["split_by_kind", "accuracy_overview", "ssim_by_blocks", "by_setting"]
+
+
+def by_setting(table: pd.DataFrame, column: str) -> dict:
+    """``{setting: value}`` of one column of a scheme table, leaving out missing values.
+
+    Parameters
+    ----------
+    table : DataFrame with a ``setting`` column (see :func:`pbmlib.experiments.scheme_study`)
+    column : str
+        An absent column gives an empty dict.
+    """
+    if column not in table:
+        return {}
+    rows = table[["setting", column]].dropna()
+    return {setting: (value.item() if hasattr(value, "item") else value)
+            for setting, value in rows.itertuples(index=False)}
 
 
 def split_by_kind(results: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -1,4 +1,7 @@
-"""The ``pbm`` command line: ``mix`` (a folder), ``demo`` (bundled faces), ``compare`` (training), ``sweep`` (papermill)."""
+"""The ``pbm`` command line.
+
+``mix`` (a folder), ``demo`` (the bundled faces), ``compare`` (training), ``sweep`` (papermill).
+"""
 
 from __future__ import annotations
 

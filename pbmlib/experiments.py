@@ -115,6 +115,7 @@ def scheme_study(
     batch_size: int = 32,
     repeats: int = 2,
     test_fraction: float = 0.3,
+    inversion: bool = False,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, dict]:
     """Privacy scorecard and clean-test utility of several protections on one split.
@@ -131,6 +132,10 @@ def scheme_study(
     train : bool
         Also train ``model_name`` on every protected set (test set transformed only
         where the scheme requires it) and report its accuracy.
+    inversion : bool
+        Also run the learned-inversion attack, with the held-out images as the
+        attacker's public data: protected with the scheme's own key where it has one
+        (a chosen-plaintext attacker), otherwise with the attacker's own randomness.
 
     Returns
     -------
@@ -150,8 +155,13 @@ def scheme_study(
         own_block = getattr(scheme, "block", None)
         block = own_block if isinstance(own_block, tuple) else tuple(attack_block)
         row = {"scheme": scheme.name, "setting": scheme.label}
+        public = None
+        if inversion:
+            public_protected = (scheme.protect_test(x_test, seed=seed) if scheme.transforms_test
+                                else scheme.protect(x_test, y_test, seed=seed + 1))
+            public = (public_protected, x_test)
         row.update(privacy_scorecard(x, protected, y, block=block, non_members=x_test, matchers=matchers,
-                                     seed=seed))
+                                     inversion=public, seed=seed))
         if scheme.name == "pbm":
             row["log10_restoration_probability"] = restoration_log10_probability(
                 class_sizes, n_blocks(x.shape[1:], scheme.block))

@@ -44,6 +44,8 @@ def privacy_scorecard(
     matchers=DEFAULT_MATCHERS,
     reassembly: bool = True,
     membership_tolerance: float = 0.0,
+    inversion: tuple | None = None,
+    inversion_epochs: int = 60,
     seed=0,
 ) -> dict:
     """Measure one protected training set against its originals.
@@ -72,6 +74,10 @@ def privacy_scorecard(
         Run :func:`pbmlib.attacks.reassemble` and score its rebuilt images.
     membership_tolerance : float, default=0
         0 counts identical blocks; > 0 near-identical ones too.
+    inversion : (public_protected, public_originals), optional
+        Pairs the attacker made from public images with the same scheme: run
+        :func:`pbmlib.inversion.learned_inversion` (``inversion_epochs`` epochs) and
+        score its reconstructions (``inverted_ssim_mean``, ``reid_top1_inverted``).
     seed : int
         For the chance-floor pairs.
 
@@ -124,6 +130,14 @@ def privacy_scorecard(
             card["reassembled_ssim_mean"] = float(ssim_scores(originals, rebuilt).mean())
             card["reid_top1_reassembled"] = reidentify(rebuilt, originals, truth, matcher="pixel")["top1"]
             attacks["reassembled"] = card["reid_top1_reassembled"]
+    if inversion is not None:
+        from .inversion import learned_inversion
+
+        inverted = learned_inversion(inversion[0], inversion[1], protected, epochs=inversion_epochs,
+                                     seed=seed if isinstance(seed, int) else 0)
+        card["inverted_ssim_mean"] = float(ssim_scores(originals, inverted).mean())
+        card["reid_top1_inverted"] = reidentify(inverted, originals, truth, matcher="pixel")["top1"]
+        attacks["inverted"] = card["reid_top1_inverted"]
     if non_members is not None and block is not None:
         membership = membership_attack(originals, check_images(non_members, name="non_members"), protected, block,
                                        tolerance=membership_tolerance)

@@ -152,3 +152,24 @@ def test_pbm_scheme_is_mix_blocks(noise):
                                   pbmlib.mix_blocks(images, labels, block=(5, 4), n_donors=3, rounds=2, seed=4))
     assert not scheme.transforms_test and scheme.label == "pbm block=5x4 n_donors=3 rounds=2"
     assert get_scheme("pbm", block=(5, 5)).label == "pbm block=5x5"
+
+
+def test_learned_inversion_undoes_a_learnable_transform():
+    from pbmlib.inversion import learned_inversion
+
+    faces = pbmlib.load_faces().images
+    public, targets = faces[::2], faces[1::2]
+    negative = lambda a: 255 - a  # an invertible transform the network must learn
+    inverted = learned_inversion(negative(public), public, negative(targets), epochs=30, seed=0)
+    assert inverted.shape == targets.shape and inverted.dtype == np.uint8
+    assert pbmlib.ssim_scores(targets, inverted).mean() > 0.8
+    assert pbmlib.ssim_scores(targets, negative(targets)).mean() < 0.1
+
+
+def test_scorecard_counts_inversion_in_the_worst_case():
+    faces = pbmlib.load_faces()
+    x, y, public = faces.images[::2], faces.labels[::2], faces.images[1::2]
+    card = privacy_scorecard(x, 255 - x, y, matchers=("pixel",), inversion=(255 - public, public),
+                             inversion_epochs=30)
+    assert card["reid_top1_pixel"] < 0.2 and card["reid_top1_inverted"] > 0.9
+    assert card["reid_top1_attack"] == "inverted" and card["inverted_ssim_mean"] > 0.8

@@ -75,7 +75,7 @@ def test_augmentation_notebook(tmp_path):
 
 def test_privacy_notebook(tmp_path):
     out, results = execute("05_privacy", tmp_path, pbm_blocks=[[5, 5]], baselines=[{"scheme": "blur", "sigma": 1.0}],
-                           matchers=["pixel", "blocks"], epochs=1, repeats=1)
+                           matchers=["pixel", "blocks"], inversion=False, epochs=1, repeats=1)
     assert results["settings"] == ["none", "pbm block=5x5", "blur sigma=1.0"]
     assert results["reid_top1"]["none"] == 1.0
     assert results["reid_top1"]["pbm block=5x5"] > 0.9  # identical blocks give the faces away
@@ -90,7 +90,7 @@ def test_schemes_notebook(tmp_path):
     schemes = [{"scheme": "none"}, {"scheme": "pbm", "block": [6, 6]}, {"scheme": "visualmixer"},
                {"scheme": "pixel_encryption"}, {"scheme": "block_encryption"}]
     out, results = execute("06_schemes", tmp_path, schemes=schemes, matchers=["pixel", "invariant", "mosaic"],
-                           epochs=1, repeats=1)
+                           inversion=False, epochs=1, repeats=1)
     assert {"none", "pbm", "visualmixer", "pixel_encryption", "block_encryption"} <= set(results)
     assert results["none"]["accuracy_drop"] == 0
     assert results["pixel_encryption"]["reid_top1_attack"] == "invariant"
