@@ -130,3 +130,15 @@ def test_cli_demo(tmp_path, capsys):
     assert (tmp_path / "ssim_report.csv").read_text().startswith("class,ssim_mean")
     assert len(list((tmp_path / "mixed").rglob("*.png"))) == 200
     assert "ssim_floor_mean" in capsys.readouterr().out
+
+
+def test_cli_schemes_by_name(tmp_path, capsys):
+    code = main(["schemes", "none", "pbm:block=6x6", "blur:sigma=1.5", "--epochs", "1", "--repeats", "1",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "pbm block=6x6" in out and "blur sigma=1.5" in out
+    table = (tmp_path / "schemes.csv").read_text()
+    assert table.startswith("scheme,setting") and table.count("\n") == 4
+    with pytest.raises(SystemExit):
+        main(["schemes", "rot13"])
