@@ -35,7 +35,7 @@ output_dir: str = "papermill_runs/manual/02_training"  # where results.json, CSV
 from pathlib import Path
 
 import pbmlib
-from pbmlib.plotting import plot_accuracy_comparison, plot_learning_curves
+from pbmlib.plotting import save_training_figures
 from pbmlib.sweeps import write_results
 from pbmlib.experiments import split_dataset
 from pbmlib.training import compare_training
@@ -60,8 +60,7 @@ table.to_csv(out / "comparison.csv")
 table.round(4)
 
 # %%
-plot_learning_curves(records, metric="loss").savefig(out / "learning_curves.png", dpi=120)
-plot_accuracy_comparison(records).savefig(out / "accuracy.png", dpi=120)
+save_training_figures(records, out)
 
 # %%
 results = write_results(

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pbmlib
 from pbmlib.augmentation import Augmentation, augment_images
-from pbmlib.plotting import plot_accuracy_comparison, plot_learning_curves, show_pairs
+from pbmlib.plotting import save_training_figures, show_pairs
 from pbmlib.sweeps import write_results
 from pbmlib.experiments import split_dataset
 from pbmlib.training import compare_training
@@ -67,8 +67,7 @@ table.to_csv(out / "comparison.csv")
 table.round(4)
 
 # %%
-plot_learning_curves(records, metric="loss").savefig(out / "learning_curves.png", dpi=120)
-plot_accuracy_comparison(records).savefig(out / "accuracy.png", dpi=120)
+save_training_figures(records, out)
 
 # %%
 results = write_results(

@@ -12,6 +12,7 @@ __all__ = [
     "show_pairs",
     "plot_learning_curves",
     "plot_accuracy_comparison",
+    "save_training_figures",
     "plot_metric_vs_blocks",
     "plot_ssim_vs_blocks",
     "plot_block_heatmap",
@@ -104,6 +105,17 @@ def plot_accuracy_comparison(records: dict):
     ax.set_ylabel("clean test accuracy")
     fig.tight_layout()
     return fig
+
+
+def save_training_figures(records: dict, output_dir) -> list[str]:
+    """Write ``learning_curves.png`` (training loss per epoch) and ``accuracy.png`` (clean-test
+    accuracy per condition) for the records of :func:`pbmlib.training.compare_training`."""
+    from pathlib import Path
+
+    out = Path(output_dir)
+    plot_learning_curves(records, metric="loss").savefig(out / "learning_curves.png", dpi=120)
+    plot_accuracy_comparison(records).savefig(out / "accuracy.png", dpi=120)
+    return ["learning_curves.png", "accuracy.png"]
 
 
 def plot_metric_vs_blocks(frame: pd.DataFrame, y: str, *, hue: str | None = None, ylabel: str | None = None,
