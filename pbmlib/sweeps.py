@@ -41,7 +41,7 @@ from pathlib import Path
 
 from ._io import versions, write_json_atomic
 
-__all__ = ["Run", "load_sweep", "plan_runs", "run_sweep", "write_results", "collect_results", "collect_tables",
+__all__ = ["Run", "load_sweep", "check_sweep", "plan_runs", "run_sweep", "write_results", "collect_results", "collect_tables",
            "RESULTS_NAME"]
 
 RESULTS_NAME = "results.json"
@@ -85,32 +85,42 @@ def _slug(value) -> str:
 
 
 def load_sweep(path: str | os.PathLike) -> dict:
-    """Read and check a sweep config (YAML). Relative notebook paths are taken from the
-    config's folder's parent when they do not exist relative to the working directory."""
+    """Read and check a sweep config (YAML); see :func:`check_sweep`."""
     import yaml
 
     path = Path(path)
-    config = yaml.safe_load(path.read_text())
+    return check_sweep(yaml.safe_load(path.read_text()), base=path.resolve().parent, source=str(path))
+
+
+def check_sweep(config: dict, *, base: str | os.PathLike | None = None, source: str = "sweep config") -> dict:
+    """Check a sweep config and fill in defaults (a new dict; ``config`` is not modified).
+
+    Relative notebook paths are looked up in the working directory, then beside ``base``
+    (the config's folder) and its parent.
+    """
+    import copy
+
     if not isinstance(config, dict) or "stages" not in config or "name" not in config:
-        raise ValueError(f"{path}: a sweep config needs 'name' and a list of 'stages'")
-    base = path.resolve().parent
+        raise ValueError(f"{source}: a sweep config needs 'name' and a list of 'stages'")
+    config = copy.deepcopy(config)
+    base = Path(base) if base is not None else Path.cwd()
     for stage in config["stages"]:
         if "name" not in stage or "notebook" not in stage:
-            raise ValueError(f"{path}: every stage needs 'name' and 'notebook', got {stage}")
+            raise ValueError(f"{source}: every stage needs 'name' and 'notebook', got {stage}")
         for key in ("grid", "parameters"):
-            if not isinstance(stage.setdefault(key, {}) or {}, dict):
-                raise ValueError(f"{path}: stage {stage['name']!r}: {key} must be a mapping")
+            stage[key] = stage.get(key) or {}
+            if not isinstance(stage[key], dict):
+                raise ValueError(f"{source}: stage {stage['name']!r}: {key} must be a mapping")
         for key, values in stage["grid"].items():
             if not isinstance(values, list) or not values:
-                raise ValueError(f"{path}: stage {stage['name']!r}: grid entry {key!r} must be a non-empty list")
+                raise ValueError(f"{source}: stage {stage['name']!r}: grid entry {key!r} must be a non-empty list")
             width = len(key.split(","))
             if width > 1 and not all(isinstance(v, list) and len(v) == width for v in values):
-                raise ValueError(f"{path}: stage {stage['name']!r}: grid entry {key!r} needs lists of {width} "
+                raise ValueError(f"{source}: stage {stage['name']!r}: grid entry {key!r} needs lists of {width} "
                                  f"values, got {values}")
-    for key in [k for k in ("analysis",) if config.get(k)]:
-        config[key] = str(_resolve(config[key], base))
-    for stage in config["stages"]:
         stage["notebook"] = str(_resolve(stage["notebook"], base))
+    if config.get("analysis"):
+        config["analysis"] = str(_resolve(config["analysis"], base))
     config.setdefault("output_root", "papermill_runs")
     config.setdefault("workers", 1)
     return config
@@ -158,8 +168,9 @@ def _execute(run: Run, sweep_dir: Path, kernel_name: str | None) -> dict:
               "versions": versions(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     t0 = time.perf_counter()
     try:
+        # No cwd=: papermill would chdir the whole process, and runs share it across threads.
         pm.execute_notebook(str(run.notebook), str(work / run.notebook.name), parameters=params,
-                            kernel_name=kernel_name, progress_bar=False, cwd=str(work))
+                            kernel_name=kernel_name, progress_bar=False)
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
         if hasattr(exc, "ename"):  # the error raised inside the notebook
             error = f"{exc.ename}: {exc.evalue} (cell {getattr(exc, 'exec_count', '?')})"
@@ -195,9 +206,8 @@ def run_sweep(config: dict | str | os.PathLike, *, workers: int | None = None, k
     """
     from tqdm.auto import tqdm
 
-    if not isinstance(config, dict):
-        config = load_sweep(config)
-    sweep_dir = Path(config["output_root"]) / config["name"]
+    config = check_sweep(config) if isinstance(config, dict) else load_sweep(config)
+    sweep_dir = (Path(config["output_root"]) / config["name"]).resolve()  # absolute: runs share the process
     sweep_dir.mkdir(parents=True, exist_ok=True)
     runs = plan_runs(config)
     todo = [r for r in runs if not is_finished(sweep_dir, r)]
@@ -217,7 +227,7 @@ def run_sweep(config: dict | str | os.PathLike, *, workers: int | None = None, k
             bar.update(1)
     if analysis and config.get("analysis"):
         notebook = Path(config["analysis"])
-        analysis_run = Run("analysis", notebook, {"sweep_dir": str(sweep_dir.resolve())}, "analysis")
+        analysis_run = Run("analysis", notebook, {"sweep_dir": str(sweep_dir)}, "analysis")
         record = _execute(analysis_run, sweep_dir, kernel_name)
         if record["status"] == "finished":
             summary["analysis"] = str(sweep_dir / "analysis" / notebook.name)

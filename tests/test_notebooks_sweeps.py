@@ -187,6 +187,18 @@ def test_interrupted_sweep_redoes_only_the_interrupted_run(tmp_path):
     assert not list((sweep_dir / ".work").iterdir())
 
 
+def test_parallel_runs_with_a_relative_output_root(tmp_path, monkeypatch):
+    """Two workers and a relative output folder: no run may move another run's working directory."""
+    notebook = slow_notebook(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    config = {"name": "par", "output_root": "runs", "workers": 2,
+              "stages": [{"name": "s", "notebook": str(notebook), "grid": {"delay": [0.0, 0.3, 0.6, 0.9]}}]}
+    summary = run_sweep(config, progress=False)
+    assert summary["failed"] == {} and len(summary["finished"]) == 4
+    assert Path(summary["sweep_dir"]).is_absolute()
+    assert len(list((tmp_path / "runs" / "par").glob("s__delay-*/results.json"))) == 4
+
+
 def test_failing_run_is_recorded_and_others_carry_on(tmp_path, capsys):
     stages = [{"name": "s", "notebook": str(slow_notebook(tmp_path)), "grid": {"delay": [0.0, -1.0]}}]
     config = write_config(tmp_path, stages, analysis=False)
