@@ -127,6 +127,7 @@ scorecards[columns].round(3) if len(scorecards) else "no 05_privacy runs in this
 # %%
 summary = write_results(
     out, parameters, n_runs=len(results), n_training_runs=len(training), n_mixing_runs=len(mixing),
+    n_privacy_settings=len(scorecards),
     figures=figures,
     accuracy_overview=overview.reset_index().to_dict(orient="records") if overview is not None else [],
     ssim_by_blocks=ssim_table.reset_index().to_dict(orient="records") if ssim_table is not None else [],

@@ -126,7 +126,7 @@ def test_sweep_runs_training_and_analysis_then_skips_finished_runs(tmp_path):
     assert 0 <= training["test_accuracy"] <= 1 and 0 <= training["test_accuracy_original"] <= 1
     assert (sweep_dir / "training__block_width-5" / "02_training.ipynb").exists()  # the executed notebook
     analysis = json.loads((sweep_dir / "analysis" / "results.json").read_text())
-    assert analysis["n_runs"] == 3 and analysis["n_training_runs"] == 1
+    assert analysis["n_runs"] == 3 and analysis["n_training_runs"] == 1 and analysis["n_privacy_settings"] == 0
     assert {"accuracy_vs_blocks.png", "ssim_vs_blocks.png"} <= set(analysis["figures"])
     frame = collect_results(sweep_dir)
     assert set(frame["stage"]) == {"mixing", "training"} and len(frame) == 3
