@@ -162,6 +162,7 @@ def plot_block_heatmap(frame: pd.DataFrame, value: str, *, title: str | None = N
 
     plt = _pyplot()
     table = frame.pivot_table(index="block_height", columns="block_width", values=value, aggfunc="mean")
+    table.index, table.columns = table.index.astype(int), table.columns.astype(int)  # pixels, not 5.0
     fig, ax = plt.subplots(figsize=(1.0 * table.shape[1] + 2.5, 0.8 * table.shape[0] + 1.5))
     sns.heatmap(table, annot=True, fmt=".3f", cmap="viridis", ax=ax, cbar_kws={"label": value})
     ax.set_xlabel("block width W_b (pixels)")
