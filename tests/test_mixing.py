@@ -69,7 +69,6 @@ def test_each_image_uses_at_most_n_donors_per_round(rng):
 
 def test_donor_draw_is_uniform_over_class():
     labels = np.zeros(11, dtype=int)  # 10 possible donors each, 3 drawn
-    src = draw_block_sources(labels, (1, 1), n_donors=3, p=1.0, rounds=1, seed=11)
     counts = np.zeros(11)
     for s in range(300):
         src = draw_block_sources(labels, (1, 1), n_donors=3, p=1.0, seed=s)
