@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections import Counter
 import time
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def mix_folder(
         write_image_atomic(dst / name, image, jpeg_quality=jpeg_quality)
     write_s = time.perf_counter() - t0
 
-    class_sizes = {lab: labels.count(lab) for lab in dict.fromkeys(labels)}
+    class_sizes = dict(Counter(labels))  # insertion order: first appearance
     nb = n_blocks(images.shape[1:], mix_kwargs["block"])
     parameters = {k: v for k, v in mix_kwargs.items() if k != "seed" or not isinstance(v, np.random.Generator)}
     parameters["block"] = list(mix_kwargs["block"])
