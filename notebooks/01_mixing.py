@@ -35,7 +35,7 @@ import numpy as np
 
 import pbmlib
 from pbmlib.plotting import show_pairs
-from pbmlib.privacy import ssim_floor_scores, ssim_scores, summarize_scores
+from pbmlib.privacy import ssim_floor_scores, ssim_floor_table, ssim_scores
 from pbmlib.sweeps import write_results
 
 parameters = dict(dataset=dataset, image_size=image_size, block_height=block_height, block_width=block_width,
@@ -72,9 +72,7 @@ fig.savefig(out / "mixing_examples.png", dpi=120)
 # %%
 ssim = ssim_scores(data.images, mixed)
 floor = ssim_floor_scores(data.images, data.labels, seed=seed)
-table = summarize_scores(ssim, data.labels, name="ssim").join(
-    summarize_scores(floor, data.labels, name="ssim_floor").drop(columns="n"))
-table["ssim_excess"] = table["ssim_mean"] - table["ssim_floor_mean"]
+table = ssim_floor_table(ssim, floor, data.labels)
 table.to_csv(out / "ssim_per_class.csv")
 table.round(3)
 

@@ -57,7 +57,7 @@ def _demo(args) -> int:
     from ._io import write_image_atomic, write_json_atomic, versions
     from .datasets import load_faces
     from .folders import mix_folder
-    from .privacy import psnr_scores, ssim_floor_scores, ssim_scores, summarize_scores
+    from .privacy import psnr_scores, ssim_floor_scores, ssim_floor_table, ssim_scores, summarize_scores
 
     out = Path(args.out)
     faces = load_faces()
@@ -76,9 +76,7 @@ def _demo(args) -> int:
         raise RuntimeError("mixed folder does not mirror the original folder")
     ssim = ssim_scores(ordered.images, mixed.images)
     floor = ssim_floor_scores(ordered.images, ordered.labels, seed=args.seed)
-    table = summarize_scores(ssim, ordered.labels, name="ssim").join(
-        summarize_scores(floor, ordered.labels, name="ssim_floor").drop(columns="n"))
-    table["ssim_excess"] = table["ssim_mean"] - table["ssim_floor_mean"]
+    table = ssim_floor_table(ssim, floor, ordered.labels)
     psnr = psnr_scores(ordered.images, mixed.images)
     table["psnr_mean_db"] = summarize_scores(np.where(np.isfinite(psnr), psnr, np.nan), ordered.labels,
                                              name="psnr")["psnr_mean"]

@@ -11,7 +11,8 @@ import pandas as pd
 
 from ._validation import check_images, check_labels
 
-__all__ = ["ssim_scores", "psnr_scores", "summarize_scores", "same_label_partners", "ssim_floor_scores"]
+__all__ = ["ssim_scores", "psnr_scores", "summarize_scores", "same_label_partners", "ssim_floor_scores",
+           "ssim_floor_table"]
 
 
 def _paired(originals, protected) -> tuple[np.ndarray, np.ndarray]:
@@ -115,3 +116,25 @@ def ssim_floor_scores(originals, labels, *, seed=None) -> np.ndarray:
     originals = check_images(originals, name="originals")
     partners = same_label_partners(labels, seed=seed)
     return ssim_scores(originals, originals[partners])
+
+
+def ssim_floor_table(ssim, floor, labels) -> pd.DataFrame:
+    """Per-class SSIM beside its chance floor and the excess over it.
+
+    Parameters
+    ----------
+    ssim : array of shape (N,)
+        SSIM of each protected image to its original (:func:`ssim_scores`).
+    floor : array of shape (N,)
+        SSIM of each original to a random same-label image (:func:`ssim_floor_scores`).
+    labels : sequence of length N
+
+    Returns
+    -------
+    DataFrame indexed by class and ``"all"``: ``ssim_mean``, ``ssim_std``, ``n``,
+    ``ssim_floor_mean``, ``ssim_floor_std``, ``ssim_excess``.
+    """
+    table = summarize_scores(ssim, labels, name="ssim").join(
+        summarize_scores(floor, labels, name="ssim_floor").drop(columns="n"))
+    table["ssim_excess"] = table["ssim_mean"] - table["ssim_floor_mean"]
+    return table

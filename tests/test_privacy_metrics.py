@@ -3,7 +3,7 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from pbmlib import load_faces, mix_blocks, psnr_scores, ssim_floor_scores, ssim_scores, summarize_scores
-from pbmlib.privacy import same_label_partners
+from pbmlib.privacy import same_label_partners, ssim_floor_table
 
 
 def test_ssim_identical_is_one_and_matches_skimage(labelled_images, rng):
@@ -62,3 +62,10 @@ def test_summary_per_class_and_overall():
     assert table.loc["y", "n"] == 2
     assert table.loc["all", "ssim_mean"] == pytest.approx(8.5)
     assert table.loc["x", "ssim_std"] == pytest.approx(np.sqrt(2))
+
+
+def test_ssim_floor_table_columns_and_excess():
+    table = ssim_floor_table([0.5, 0.7, 0.4, 0.6], [0.2, 0.2, 0.1, 0.3], ["x", "x", "y", "y"])
+    assert list(table.columns) == ["ssim_mean", "ssim_std", "n", "ssim_floor_mean", "ssim_floor_std", "ssim_excess"]
+    assert table.loc["x", "ssim_excess"] == pytest.approx(0.4)
+    assert table.loc["all", "ssim_excess"] == pytest.approx(0.55 - 0.2)
