@@ -20,7 +20,7 @@ datasets: list = ["faces", "mnist"]  # datasets offered in the explorer
 sweep_dataset: str = "faces"  # dataset of the quick-sweep panel
 
 # %%
-from pbmlib.widgets import MixingExplorer, QuickSweepPanel
+from pbmlib.workbench.widgets import MixingExplorer, QuickSweepPanel
 
 explorer = MixingExplorer(tuple(datasets))
 explorer.widget

@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 
 import pbmlib
-from pbmlib.plotting import show_pairs
-from pbmlib.privacy import ssim_floor_scores, ssim_floor_table, ssim_scores
-from pbmlib.sweeps import write_results
+from pbmlib.workbench.plotting import show_pairs
+from pbmlib.privacy.similarity import ssim_floor_scores, ssim_floor_table, ssim_scores
+from pbmlib.workbench.sweeps import write_results
 
 parameters = dict(dataset=dataset, image_size=image_size, block_height=block_height, block_width=block_width,
                   n_donors=n_donors, rounds=rounds, p=p, seed=seed, n_images=n_images, n_show=n_show,

@@ -35,10 +35,10 @@ output_dir: str = "papermill_runs/manual/02_training"  # where results.json, CSV
 from pathlib import Path
 
 import pbmlib
-from pbmlib.plotting import save_training_figures
-from pbmlib.sweeps import write_results
-from pbmlib.experiments import split_dataset
-from pbmlib.training import compare_training
+from pbmlib.workbench.plotting import save_training_figures
+from pbmlib.workbench.sweeps import write_results
+from pbmlib.learn.studies import split_dataset
+from pbmlib.learn.training import compare_training
 
 parameters = dict(dataset=dataset, image_size=image_size, model_name=model_name, block_height=block_height,
                   block_width=block_width, n_donors=n_donors, rounds=rounds, p=p, test_fraction=test_fraction,

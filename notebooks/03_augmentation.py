@@ -38,11 +38,11 @@ output_dir: str = "papermill_runs/manual/03_augmentation"  # where results.json,
 from pathlib import Path
 
 import pbmlib
-from pbmlib.augmentation import Augmentation, augment_images
-from pbmlib.plotting import save_training_figures, show_pairs
-from pbmlib.sweeps import write_results
-from pbmlib.experiments import split_dataset
-from pbmlib.training import compare_training
+from pbmlib.data.augmentation import Augmentation, augment_images
+from pbmlib.workbench.plotting import save_training_figures, show_pairs
+from pbmlib.workbench.sweeps import write_results
+from pbmlib.learn.studies import split_dataset
+from pbmlib.learn.training import compare_training
 
 parameters = dict(dataset=dataset, image_size=image_size, model_name=model_name, block_height=block_height,
                   block_width=block_width, n_donors=n_donors, rounds=rounds, p=p, augment_mode=augment_mode,

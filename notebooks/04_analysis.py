@@ -24,10 +24,10 @@ output_dir: str = "papermill_runs/default/analysis"  # where figures, tables and
 # %%
 from pathlib import Path
 
-import pbmlib.analysis as analysis
-from pbmlib.plotting import (plot_block_heatmap, plot_metric_vs_blocks, plot_mixing_time, plot_privacy_utility,
+import pbmlib.workbench.analysis as analysis
+from pbmlib.workbench.plotting import (plot_block_heatmap, plot_metric_vs_blocks, plot_mixing_time, plot_privacy_utility,
                              plot_ssim_vs_blocks)
-from pbmlib.sweeps import collect_results, collect_tables, write_results
+from pbmlib.workbench.sweeps import collect_results, collect_tables, write_results
 
 parameters = dict(sweep_dir=sweep_dir, output_dir=output_dir)
 out = Path(output_dir)

@@ -47,12 +47,12 @@ from functools import partial
 from pathlib import Path
 
 import pbmlib
-from pbmlib.analysis import by_setting
-from pbmlib.experiments import scheme_study
-from pbmlib.plotting import plot_privacy_utility, show_schemes
+from pbmlib.workbench.analysis import by_setting
+from pbmlib.learn.studies import scheme_study
+from pbmlib.workbench.plotting import plot_privacy_utility, show_schemes
 from pbmlib.schemes import get_scheme
-from pbmlib.scorecard import face_matcher_available
-from pbmlib.sweeps import write_results
+from pbmlib.privacy.matchers import face_matcher_available
+from pbmlib.workbench.sweeps import write_results
 
 parameters = dict(dataset=dataset, pbm_blocks=pbm_blocks, n_donors=n_donors, rounds=rounds, baselines=baselines,
                   attack_block=attack_block, matchers=matchers, inversion=inversion, train=train, epochs=epochs,

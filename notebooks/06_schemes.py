@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 
 import pbmlib
-from pbmlib.experiments import scheme_study
-from pbmlib.plotting import plot_privacy_utility, show_schemes
+from pbmlib.learn.studies import scheme_study
+from pbmlib.workbench.plotting import plot_privacy_utility, show_schemes
 from pbmlib.schemes import get_scheme
-from pbmlib.sweeps import write_results
+from pbmlib.workbench.sweeps import write_results
 
 parameters = dict(dataset=dataset, image_size=image_size, rgb=rgb, schemes=schemes, attack_block=attack_block,
                   matchers=matchers, inversion=inversion, epochs=epochs, repeats=repeats, test_fraction=test_fraction,

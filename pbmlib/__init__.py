@@ -8,11 +8,11 @@ The public names most users need are importable from the package itself::
     pbmlib.ssim_scores(faces.images, mixed).mean()
 """
 
-from .datasets import ImageSet, load_dataset, load_faces, load_fashion_mnist, load_folder, load_mnist, load_wiki
-from .folders import mix_folder
-from .mixing import draw_block_sources, gather_blocks, mix_blocks, n_blocks
-from .privacy import psnr_scores, ssim_floor_scores, ssim_scores, summarize_scores
-from .restoration import class_log10_probability, restoration_log10_probability
+from .data.datasets import ImageSet, load_dataset, load_faces, load_fashion_mnist, load_folder, load_mnist, load_wiki
+from .pbm.folders import mix_folder
+from .pbm.mixing import draw_block_sources, gather_blocks, mix_blocks, n_blocks
+from .privacy.similarity import psnr_scores, ssim_floor_scores, ssim_scores, summarize_scores
+from .pbm.restoration import class_log10_probability, restoration_log10_probability
 
 __version__ = "0.1.0"
 

@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 
 import pbmlib
-from pbmlib.attacks import (block_keys, membership_attack, membership_scores, reassemble, reidentify, roc_auc,
+from pbmlib.privacy.matchers import reidentify
+from pbmlib.privacy.attacks import (block_keys, membership_attack, membership_scores, reassemble, roc_auc,
                             shared_block_counts, tpr_at_fpr)
 from pbmlib.schemes import SCHEMES, get_scheme
-from pbmlib.scorecard import face_matcher_available, privacy_scorecard
+from pbmlib.privacy.matchers import face_matcher_available
+from pbmlib.privacy.scorecard import privacy_scorecard
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +157,7 @@ def test_pbm_scheme_is_mix_blocks(noise):
 
 
 def test_learned_inversion_undoes_a_learnable_transform():
-    from pbmlib.inversion import learned_inversion
+    from pbmlib.learn.inversion import learned_inversion
 
     faces = pbmlib.load_faces().images
     public, targets = faces[::2], faces[1::2]
@@ -167,9 +169,10 @@ def test_learned_inversion_undoes_a_learnable_transform():
 
 
 def test_scorecard_counts_inversion_in_the_worst_case():
+    from pbmlib.learn.inversion import learned_inversion
     faces = pbmlib.load_faces()
     x, y, public = faces.images[::2], faces.labels[::2], faces.images[1::2]
-    card = privacy_scorecard(x, 255 - x, y, matchers=("pixel",), inversion=(255 - public, public),
-                             inversion_epochs=30)
+    inverted = learned_inversion(255 - public, public, 255 - x, epochs=30, seed=0)
+    card = privacy_scorecard(x, 255 - x, y, matchers=("pixel",), inverted=inverted)
     assert card["reid_top1_pixel"] < 0.2 and card["reid_top1_inverted"] > 0.9
     assert card["reid_top1_attack"] == "inverted" and card["inverted_ssim_mean"] > 0.8

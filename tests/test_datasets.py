@@ -6,7 +6,7 @@ from PIL import Image
 from scipy.io import savemat
 
 from pbmlib import load_dataset, load_faces, load_fashion_mnist, load_folder, load_mnist, load_wiki
-from pbmlib.datasets import FASHION_MNIST_DIR
+from pbmlib.data.datasets import FASHION_MNIST_DIR
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from pbmlib import load_folder, mix_folder
-from pbmlib.cli import main
+from pbmlib.workbench.cli import main
 
 
 @pytest.fixture

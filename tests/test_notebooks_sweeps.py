@@ -14,7 +14,7 @@ import papermill as pm
 import pytest
 import yaml
 
-from pbmlib.sweeps import collect_results, load_sweep, plan_runs, run_sweep
+from pbmlib.workbench.sweeps import collect_results, load_sweep, plan_runs, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -144,7 +144,7 @@ output_dir: str = "."  # where results go
 
 # %%
 import time
-from pbmlib.sweeps import write_results
+from pbmlib.workbench.sweeps import write_results
 if delay < 0:
     raise ValueError("negative delay")
 time.sleep(delay)
@@ -164,7 +164,7 @@ def test_interrupted_sweep_redoes_only_the_interrupted_run(tmp_path):
     stages = [{"name": "s", "notebook": str(slow_notebook(tmp_path)), "grid": {"delay": [0.0, 6.0, 0.5]}}]
     config = write_config(tmp_path, stages, analysis=False)
     sweep_dir = tmp_path / "runs" / "mini"
-    cli = [sys.executable, "-m", "pbmlib.cli", "sweep", str(config), "--quiet"]
+    cli = [sys.executable, "-m", "pbmlib.workbench.cli", "sweep", str(config), "--quiet"]
     proc = subprocess.Popen(cli, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -202,7 +202,7 @@ def test_parallel_runs_with_a_relative_output_root(tmp_path, monkeypatch):
 def test_failing_run_is_recorded_and_others_carry_on(tmp_path, capsys):
     stages = [{"name": "s", "notebook": str(slow_notebook(tmp_path)), "grid": {"delay": [0.0, -1.0]}}]
     config = write_config(tmp_path, stages, analysis=False)
-    from pbmlib.cli import main
+    from pbmlib.workbench.cli import main
 
     assert main(["sweep", str(config), "--quiet"]) == 1
     sweep_dir = tmp_path / "runs" / "mini"

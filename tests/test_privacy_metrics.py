@@ -3,7 +3,7 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from pbmlib import load_faces, mix_blocks, psnr_scores, ssim_floor_scores, ssim_scores, summarize_scores
-from pbmlib.privacy import same_label_partners, ssim_floor_table
+from pbmlib.privacy.similarity import same_label_partners, ssim_floor_table
 
 
 def test_ssim_identical_is_one_and_matches_skimage(labelled_images, rng):

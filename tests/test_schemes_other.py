@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 
 import pbmlib
-from pbmlib.attacks import reidentify
-from pbmlib.encryption import (PERMS, block_decrypt, block_encrypt, block_key, pixel_decrypt, pixel_encrypt,
+from pbmlib.privacy.matchers import reidentify
+from pbmlib.schemes.encryption import (PERMS, block_decrypt, block_encrypt, block_key, pixel_decrypt, pixel_encrypt,
                                pixel_key)
 from pbmlib.schemes import get_scheme
-from pbmlib.visualmixer import visual_feature_entropy, visualmixer_shuffle, window_energy
+from pbmlib.schemes.visualmixer import visual_feature_entropy, visualmixer_shuffle, window_energy
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_mosaic_and_invariant_matchers_break_the_schemes():
 @pytest.mark.parametrize("name", ["visualmixer", "pixel_encryption", "block_encryption"])
 def test_schemes_transform_the_test_set_consistently(name):
     faces = pbmlib.load_faces()
-    x = np.repeat(pbmlib.datasets.resize_images(faces.images[:10], (24, 24))[..., None], 3, axis=3)
+    x = np.repeat(pbmlib.data.datasets.resize_images(faces.images[:10], (24, 24))[..., None], 3, axis=3)
     scheme = get_scheme(name)
     assert scheme.transforms_test
     train, test = scheme.protect(x, faces.labels[:10], seed=3), scheme.protect_test(x, seed=3)
@@ -125,10 +125,10 @@ def test_schemes_transform_the_test_set_consistently(name):
 
 @pytest.mark.parametrize("name", ["visualmixer", "pixel_encryption", "block_encryption"])
 def test_each_scheme_trains_the_small_cnn_above_chance(name):
-    from pbmlib.training import train_and_evaluate, train_test_split
+    from pbmlib.learn.training import train_and_evaluate, train_test_split
 
     faces = pbmlib.load_faces()
-    images = pbmlib.datasets.resize_images(faces.images, (24, 24))
+    images = pbmlib.data.datasets.resize_images(faces.images, (24, 24))
     images = np.repeat(images[..., None], 3, axis=3)
     tr, te = train_test_split(faces.labels, seed=0)
     scheme = get_scheme(name)
@@ -141,8 +141,8 @@ def test_each_scheme_trains_the_small_cnn_above_chance(name):
 def test_adaptation_networks_shapes():
     import keras
 
-    from pbmlib.encryption import PixelShuffle
-    from pbmlib.models import build_model
+    from pbmlib.learn.layers import PixelShuffle
+    from pbmlib.learn.models import build_model
 
     x = np.arange(2 * 3 * 3 * 32, dtype="float32").reshape(2, 3, 3, 32)
     y = keras.ops.convert_to_numpy(PixelShuffle(4)(x))

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 import pbmlib
-from pbmlib.augmentation import Augmentation, augment_images, augmentation_layers, expand_with_augmentation
-from pbmlib.models import MODEL_NAMES, build_model
-from pbmlib.training import compare_training, encode_targets, train_and_evaluate, train_test_split
+from pbmlib.data.augmentation import Augmentation, augment_images, expand_with_augmentation
+from pbmlib.learn.layers import augmentation_layers
+from pbmlib.learn.models import MODEL_NAMES, build_model
+from pbmlib.learn.training import compare_training, encode_targets, train_and_evaluate, train_test_split
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +125,7 @@ def test_build_model_refusals():
 
 
 def test_utility_study_table():
-    from pbmlib.experiments import utility_study
+    from pbmlib.learn.studies import utility_study
 
     faces = pbmlib.load_faces()
     data = faces.subset(np.r_[0:30, 100:130])

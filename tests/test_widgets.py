@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import pbmlib
-from pbmlib.widgets import MixingExplorer, QuickSweepPanel, explore_mixing, quick_sweep
+from pbmlib.workbench.widgets import MixingExplorer, QuickSweepPanel, explore_mixing, quick_sweep
 
 PNG = b"\x89PNG"
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._validation import check_positive_int
+from .._validation import check_positive_int
 
 __all__ = ["restoration_log10_probability", "class_log10_probability"]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_block, check_images, check_rng
+from .._validation import check_block, check_images, check_rng
 
 __all__ = ["window_energy", "visual_feature_entropy", "visualmixer_shuffle"]
 

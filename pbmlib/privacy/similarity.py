@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._validation import check_images, check_labels
+from .._validation import check_images, check_labels
 
 __all__ = ["ssim_scores", "psnr_scores", "summarize_scores", "same_label_partners", "ssim_floor_scores",
            "ssim_floor_table"]
@@ -101,7 +101,7 @@ def same_label_partners(labels, *, seed=None) -> np.ndarray:
     -------
     ndarray of shape (N,), int64
     """
-    from .mixing import draw_block_sources
+    from ..pbm.mixing import draw_block_sources
 
     return draw_block_sources(labels, (1, 1), n_donors=1, rounds=1, p=1.0, seed=seed)[:, 0, 0]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .augmentation import Augmentation
-from .datasets import ImageSet
-from .mixing import mix_blocks, n_blocks
-from .privacy import ssim_floor_scores, ssim_scores
-from .restoration import restoration_log10_probability
+from ..data.augmentation import Augmentation
+from ..data.datasets import ImageSet
+from ..pbm.mixing import mix_blocks, n_blocks
+from ..privacy.similarity import ssim_floor_scores, ssim_scores
+from ..pbm.restoration import restoration_log10_probability
 from .training import train_and_evaluate, train_test_split
 
 __all__ = ["split_dataset", "utility_study", "scheme_study"]
@@ -145,7 +145,7 @@ def scheme_study(
         ``test_accuracy`` and ``test_accuracy_std``.
     records : dict of setting -> training record
     """
-    from .scorecard import privacy_scorecard
+    from ..privacy.scorecard import privacy_scorecard
 
     (x, y), (x_test, y_test) = split_dataset(data, test_fraction=test_fraction, seed=seed)
     class_sizes = dict(zip(*np.unique(y, return_counts=True)))
@@ -155,13 +155,15 @@ def scheme_study(
         own_block = getattr(scheme, "block", None)
         block = own_block if isinstance(own_block, tuple) else tuple(attack_block)
         row = {"scheme": scheme.name, "setting": scheme.label}
-        public = None
+        inverted = None
         if inversion:
+            from .inversion import learned_inversion
+
             public_protected = (scheme.protect_test(x_test, seed=seed) if scheme.transforms_test
                                 else scheme.protect(x_test, y_test, seed=seed + 1))
-            public = (public_protected, x_test)
+            inverted = learned_inversion(public_protected, x_test, protected, seed=seed)
         row.update(privacy_scorecard(x, protected, y, block=block, non_members=x_test, matchers=matchers,
-                                     inversion=public, seed=seed))
+                                     inverted=inverted, seed=seed))
         if scheme.name == "pbm":
             row["log10_restoration_probability"] = restoration_log10_probability(
                 class_sizes, n_blocks(x.shape[1:], scheme.block))

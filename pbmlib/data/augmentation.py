@@ -4,7 +4,7 @@ Two forms, with the same strengths:
 
 - offline (what the paper did): :func:`expand_with_augmentation` adds ``copies``
   augmented versions of every training image to the set;
-- on the fly: :func:`augmentation_layers` returns Keras layers that augment each
+- on the fly: :func:`pbmlib.learn.layers.augmentation_layers` returns Keras layers that augment each
   batch during training and pass images through unchanged at inference.
 
 Augmentation is meant for the (mixed) training set only; the test set stays clean.
@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ._validation import check_images, check_rng
+from .._validation import check_images, check_rng
 
-__all__ = ["Augmentation", "augment_images", "expand_with_augmentation", "augmentation_layers"]
+__all__ = ["Augmentation", "augment_images", "expand_with_augmentation"]
 
 _CHUNK = 256
 
@@ -131,23 +131,3 @@ def expand_with_augmentation(images, labels, *, augmentation: Augmentation = Aug
     stacks = [images] + [augment_images(images, augmentation=augmentation, seed=rng)
                          for _ in range(augmentation.copies)]
     return np.concatenate(stacks), np.concatenate([labels] * (augmentation.copies + 1))
-
-
-def augmentation_layers(augmentation: Augmentation = Augmentation(), *, seed: int | None = None):
-    """Keras layers that augment batches during training and do nothing at inference.
-
-    Returns
-    -------
-    keras.Sequential
-        RandomFlip("horizontal"), RandomRotation, RandomBrightness on 0-255 inputs.
-    """
-    import keras
-
-    stack = []
-    if augmentation.flip:
-        stack.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if augmentation.rotation > 0:
-        stack.append(keras.layers.RandomRotation(augmentation.rotation / 360.0, fill_mode="reflect", seed=seed))
-    if augmentation.brightness > 0:
-        stack.append(keras.layers.RandomBrightness(augmentation.brightness, value_range=(0, 255), seed=seed))
-    return keras.Sequential(stack, name="augmentation")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_images
+from .._validation import check_images
 
 __all__ = ["build_inverter", "learned_inversion"]
 

@@ -40,7 +40,7 @@ def _add_mixing_options(parser: argparse.ArgumentParser, *, block_default=None) 
 
 
 def _mix(args) -> int:
-    from .folders import mix_folder
+    from ..pbm.folders import mix_folder
 
     manifest = mix_folder(
         args.src, args.dst, size=args.size, mode=args.mode, overwrite=args.overwrite,
@@ -54,10 +54,10 @@ def _mix(args) -> int:
 
 
 def _demo(args) -> int:
-    from ._io import write_image_atomic, write_json_atomic, versions
-    from .datasets import load_faces
-    from .folders import mix_folder
-    from .privacy import psnr_scores, ssim_floor_scores, ssim_floor_table, ssim_scores, summarize_scores
+    from .._io import write_image_atomic, write_json_atomic, versions
+    from ..data.datasets import load_faces
+    from ..pbm.folders import mix_folder
+    from ..privacy.similarity import psnr_scores, ssim_floor_scores, ssim_floor_table, ssim_scores, summarize_scores
 
     out = Path(args.out)
     faces = load_faces()
@@ -68,7 +68,7 @@ def _demo(args) -> int:
     manifest = mix_folder(originals, mixed_dir, overwrite=True, progress=not args.quiet, block=args.block,
                           n_donors=args.donors, rounds=args.rounds, p=args.p, seed=args.seed,
                           allow_self=args.allow_self)
-    from .datasets import load_folder
+    from ..data.datasets import load_folder
 
     mixed = load_folder(mixed_dir)
     ordered = load_folder(originals)
@@ -100,10 +100,10 @@ def _demo(args) -> int:
 
 
 def _compare(args) -> int:
-    from ._io import versions, write_json_atomic
-    from .augmentation import Augmentation
-    from .datasets import load_dataset
-    from .experiments import utility_study
+    from .._io import versions, write_json_atomic
+    from ..data.augmentation import Augmentation
+    from ..data.datasets import load_dataset
+    from ..learn.studies import utility_study
 
     data = load_dataset(args.dataset, size=args.size)
     table, records = utility_study(
@@ -113,7 +113,7 @@ def _compare(args) -> int:
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from ._io import write_bytes_atomic
+    from .._io import write_bytes_atomic
 
     write_bytes_atomic(out / "comparison.csv", table.to_csv(index=False).encode())
     write_json_atomic(out / "comparison.json", {"arguments": {k: v for k, v in vars(args).items() if k != "func"},
@@ -146,7 +146,7 @@ def _sweep(args) -> int:
 
 def _scheme_spec(text: str):
     """'pbm:block=5x5,rounds=3' -> get_scheme("pbm", block=(5, 5), rounds=3)."""
-    from .schemes import get_scheme
+    from ..schemes import get_scheme
 
     name, _, rest = text.partition(":")
     params = {}
@@ -169,9 +169,9 @@ def _scheme_spec(text: str):
 
 
 def _schemes(args) -> int:
-    from ._io import versions, write_bytes_atomic, write_json_atomic
-    from .datasets import ImageSet, load_dataset
-    from .experiments import scheme_study
+    from .._io import versions, write_bytes_atomic, write_json_atomic
+    from ..data.datasets import ImageSet, load_dataset
+    from ..learn.studies import scheme_study
 
     data = load_dataset(args.dataset, size=args.size)
     if args.rgb and data.images.ndim == 3:

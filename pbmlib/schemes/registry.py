@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ._validation import check_images, check_positive_int
-from .mixing import mix_blocks
+from .._validation import check_images, check_positive_int
+from ..pbm.mixing import mix_blocks
 
 __all__ = ["Scheme", "PBM", "GaussianBlur", "Pixelation", "BlackBoxMask", "VisualMixer", "PixelEncryption",
            "BlockEncryption", "get_scheme", "SCHEMES"]
@@ -103,7 +103,7 @@ class Pixelation(Scheme):
     name = "pixelate"
 
     def protect(self, images, labels, *, seed=None):
-        from ._validation import check_block
+        from .._validation import check_block
 
         images = check_images(images)
         c = check_positive_int(self.cell, name="cell")

@@ -17,12 +17,11 @@ from itertools import permutations
 
 import numpy as np
 
-from ._validation import check_block, check_images, check_rng
+from .._validation import check_block, check_images, check_rng
 
 __all__ = [
     "PixelKey", "pixel_key", "pixel_encrypt", "pixel_decrypt",
     "BlockKey", "block_key", "block_encrypt", "block_decrypt",
-    "pixel_adaptation", "block_adaptation", "PixelShuffle",
 ]
 
 # The 6 permutations of 3 colour channels; row k maps output channel c to input channel PERMS[k, c].
@@ -146,74 +145,3 @@ def block_decrypt(images, key: BlockKey) -> np.ndarray:
     restored = np.empty_like(nibbles)
     restored[..., key.permutation] = nibbles
     return _from_nibbles(restored, key.block, meta)
-
-
-def pixel_adaptation(channels: int, *, width: int = 64):
-    """Adaptation network of [1]_: 1x1 convolutions (with batch norm and ReLU) in front of the
-    classifier, so it can undo per-pixel transforms; outputs ``channels`` channels.
-
-    Batch norm uses momentum 0.9 (Keras' 0.99 leaves the moving statistics near their
-    initial values after the few hundred steps of a small training set, and the test
-    accuracy falls to chance)."""
-    import keras
-    from keras import layers
-
-    return keras.Sequential([
-        layers.Conv2D(width, 1, name="adapt_conv1"), layers.BatchNormalization(momentum=0.9, name="adapt_bn1"),
-        layers.ReLU(name="adapt_relu1"),
-        layers.Conv2D(width, 1, name="adapt_conv2"), layers.BatchNormalization(momentum=0.9, name="adapt_bn2"),
-        layers.ReLU(name="adapt_relu2"),
-        layers.Conv2D(channels, 1, name="adapt_conv3"),
-    ], name="pixel_adaptation")
-
-
-def _pixel_shuffle_layer():
-    import keras
-
-    class PixelShuffle(keras.layers.Layer):
-        """Depth to space: (H, W, r*r*C) -> (r*H, r*W, C)."""
-
-        def __init__(self, factor: int, **kwargs):
-            super().__init__(**kwargs)
-            self.factor = factor
-
-        def call(self, x):
-            ops = keras.ops
-            _, h, w, c = x.shape
-            r = self.factor
-            out_c = c // (r * r)
-            x = ops.reshape(x, (-1, h, w, r, r, out_c))
-            x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
-            return ops.reshape(x, (-1, h * r, w * r, out_c))
-
-        def compute_output_shape(self, shape):
-            r = self.factor
-            return (shape[0], shape[1] * r, shape[2] * r, shape[3] // (r * r))
-
-        def get_config(self):
-            return {**super().get_config(), "factor": self.factor}
-
-    return PixelShuffle
-
-
-def PixelShuffle(factor: int, **kwargs):
-    """A Keras layer rearranging (H, W, r*r*C) into (r*H, r*W, C) (depth to space)."""
-    return _pixel_shuffle_layer()(factor, **kwargs)
-
-
-def block_adaptation(channels: int, *, block: int = 4, width: int = 48, expanded: int = 512):
-    """Adaptation network of [2]_: BN, block x block convolution with stride block, ReLU, BN,
-    1x1 convolution, ReLU, BN, 1x1 convolution to ``expanded`` channels, pixel shuffle by
-    ``block`` (so ``expanded / block**2`` channels at the input resolution)."""
-    import keras
-    from keras import layers
-
-    if expanded % (block * block):
-        raise ValueError(f"expanded={expanded} must be a multiple of block**2={block * block}")
-    return keras.Sequential([
-        layers.BatchNormalization(momentum=0.9, name="adapt_bn0"),
-        layers.Conv2D(width, block, strides=block, name="adapt_block_conv"), layers.ReLU(name="adapt_relu1"),
-        layers.BatchNormalization(momentum=0.9, name="adapt_bn1"), layers.Conv2D(width, 1, name="adapt_conv1"),
-        layers.ReLU(name="adapt_relu2"), layers.BatchNormalization(momentum=0.9, name="adapt_bn2"),
-        layers.Conv2D(expanded, 1, name="adapt_conv2"), PixelShuffle(block, name="adapt_pixel_shuffle"),
-    ], name="block_adaptation")

@@ -35,7 +35,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import (
+from .._validation import (
     check_block,
     check_images,
     check_labels,

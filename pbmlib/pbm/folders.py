@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import versions, write_bytes_atomic, write_image_atomic, write_json_atomic
-from .datasets import list_image_folder, read_image, _stack
+from .._io import versions, write_bytes_atomic, write_image_atomic, write_json_atomic
+from ..data.datasets import list_image_folder, read_image, _stack
 from .mixing import mix_blocks, n_blocks
 from .restoration import restoration_log10_probability
 

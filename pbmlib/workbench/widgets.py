@@ -14,11 +14,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from ._validation import divisors
-from .datasets import ImageSet, load_dataset
-from .mixing import mix_blocks, n_blocks
-from .privacy import ssim_floor_scores, ssim_scores
-from .restoration import restoration_log10_probability
+from .._validation import divisors
+from ..data.datasets import ImageSet, load_dataset
+from ..pbm.mixing import mix_blocks, n_blocks
+from ..privacy.similarity import ssim_floor_scores, ssim_scores
+from ..pbm.restoration import restoration_log10_probability
 
 __all__ = ["explore_mixing", "quick_sweep", "MixingExplorer", "QuickSweepPanel", "SWEEPABLE"]
 
@@ -90,8 +90,8 @@ def quick_sweep(data: ImageSet, parameter: str, values: list, *, base: dict | No
     DataFrame with ``parameter``, ``value``, ``n_blocks``, ``ssim_mean``,
     ``ssim_floor_mean`` (and ``test_accuracy``).
     """
-    from .experiments import split_dataset
-    from .training import train_and_evaluate
+    from ..learn.studies import split_dataset
+    from ..learn.training import train_and_evaluate
 
     if parameter not in SWEEPABLE:
         raise ValueError(f"parameter must be one of {SWEEPABLE}, got {parameter!r}")

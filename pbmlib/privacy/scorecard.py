@@ -10,23 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_images, check_labels
-from .attacks import membership_attack, membership_scores, reassemble, reidentify
-from .privacy import psnr_scores, same_label_partners, ssim_scores
+from .._validation import check_images, check_labels
+from .attacks import membership_attack, membership_scores, reassemble
+from .matchers import available_matchers, reidentify
+from .similarity import psnr_scores, same_label_partners, ssim_scores
 
-__all__ = ["privacy_scorecard", "DEFAULT_MATCHERS", "face_matcher_available"]
-
-DEFAULT_MATCHERS = ("pixel", "hog", "invariant", "mosaic", "blocks")
-
-
-def face_matcher_available() -> bool:
-    """Whether the optional face-embedding matcher (extra ``face``) is installed."""
-    try:
-        import dlib  # noqa: F401
-        import face_recognition_models  # noqa: F401
-    except ImportError:
-        return False
-    return True
+__all__ = ["privacy_scorecard"]
 
 
 def _finite_mean(values: np.ndarray) -> float:
@@ -41,11 +30,10 @@ def privacy_scorecard(
     *,
     block: tuple[int, int] | None = None,
     non_members=None,
-    matchers=DEFAULT_MATCHERS,
+    matchers=None,
     reassembly: bool = True,
     membership_tolerance: float = 0.0,
-    inversion: tuple | None = None,
-    inversion_epochs: int = 60,
+    inverted=None,
     seed=0,
 ) -> dict:
     """Measure one protected training set against its originals.
@@ -66,18 +54,17 @@ def privacy_scorecard(
     non_members : ndarray (M, H, W[, C]), uint8, optional
         Images of the same distribution that were not in the set (e.g. the test set),
         for membership inference.
-    matchers : tuple of str
-        Re-identification matchers (see :func:`pbmlib.attacks.pairwise_distances`);
-        ``"face"`` is skipped when the optional extra is missing, ``"blocks"`` and
-        ``"mosaic"`` without ``block``.
+    matchers : sequence of str, optional
+        Names from :data:`pbmlib.privacy.matchers.MATCHERS` (default: all); those that
+        cannot run here (optional extra missing, or no ``block``) are skipped.
     reassembly : bool, default=True
         Run :func:`pbmlib.attacks.reassemble` and score its rebuilt images.
     membership_tolerance : float, default=0
         0 counts identical blocks; > 0 near-identical ones too.
-    inversion : (public_protected, public_originals), optional
-        Pairs the attacker made from public images with the same scheme: run
-        :func:`pbmlib.inversion.learned_inversion` (``inversion_epochs`` epochs) and
-        score its reconstructions (``inverted_ssim_mean``, ``reid_top1_inverted``).
+    inverted : ndarray of the shape of ``protected``, uint8, optional
+        An attacker's reconstructions of the protected images, e.g. from
+        :func:`pbmlib.learn.inversion.learned_inversion`: scored as
+        ``inverted_ssim_mean`` and ``reid_top1_inverted``.
     seed : int
         For the chance-floor pairs.
 
@@ -113,11 +100,7 @@ def privacy_scorecard(
 
     truth = np.arange(n)
     attacks = {}
-    for matcher in matchers:
-        if matcher == "face" and not face_matcher_available():
-            continue
-        if matcher in ("blocks", "mosaic") and block is None:
-            continue
+    for matcher in available_matchers(matchers, block=block):
         result = reidentify(protected, originals, truth, matcher=matcher, block=block)
         card[f"reid_top1_{matcher}"], card[f"reid_top5_{matcher}"] = result["top1"], result["top5"]
         attacks[matcher] = result["top1"]
@@ -130,11 +113,8 @@ def privacy_scorecard(
             card["reassembled_ssim_mean"] = float(ssim_scores(originals, rebuilt).mean())
             card["reid_top1_reassembled"] = reidentify(rebuilt, originals, truth, matcher="pixel")["top1"]
             attacks["reassembled"] = card["reid_top1_reassembled"]
-    if inversion is not None:
-        from .inversion import learned_inversion
-
-        inverted = learned_inversion(inversion[0], inversion[1], protected, epochs=inversion_epochs,
-                                     seed=seed if isinstance(seed, int) else 0)
+    if inverted is not None:
+        inverted = check_images(inverted, name="inverted")
         card["inverted_ssim_mean"] = float(ssim_scores(originals, inverted).mean())
         card["reid_top1_inverted"] = reidentify(inverted, originals, truth, matcher="pixel")["top1"]
         attacks["inverted"] = card["reid_top1_inverted"]

@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._io import versions, write_json_atomic
+from .._io import versions, write_json_atomic
 
 __all__ = ["Run", "load_sweep", "check_sweep", "plan_runs", "run_sweep", "write_results", "collect_results", "collect_tables",
            "RESULTS_NAME"]

@@ -11,9 +11,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from ._io import versions
-from ._validation import check_images, check_positive_int
-from .augmentation import Augmentation, augmentation_layers, expand_with_augmentation
+from .._io import versions
+from .._validation import check_images, check_positive_int
+from ..data.augmentation import Augmentation, expand_with_augmentation
+from .layers import augmentation_layers
 from .models import build_model
 
 __all__ = ["train_and_evaluate", "compare_training", "encode_targets", "train_test_split"]
@@ -29,7 +30,7 @@ def train_test_split(labels, *, test_fraction: float = 0.3, seed=None) -> tuple[
     -------
     train_index, test_index : ndarray of int64, sorted
     """
-    from ._validation import check_labels, check_probability, check_rng
+    from .._validation import check_labels, check_probability, check_rng
 
     check_probability(test_fraction, name="test_fraction")
     rng = check_rng(seed)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from .layers import build_adaptation
+
 __all__ = ["MODEL_NAMES", "MIN_INPUT_SIZE", "PAPER_SETTINGS", "build_model"]
 
 # Smallest input height/width each keras.applications network accepts.
@@ -93,11 +95,7 @@ def build_model(
     x = preprocessing(inputs) if preprocessing is not None else inputs
     x = layers.Rescaling(1.0 / 255, name="rescale")(x)
     if adaptation is not None:
-        from .encryption import block_adaptation, pixel_adaptation
-
-        if adaptation not in ("pixel", "block"):
-            raise ValueError(f"adaptation must be None, 'pixel' or 'block', got {adaptation!r}")
-        x = (pixel_adaptation(channels) if adaptation == "pixel" else block_adaptation(channels))(x)
+        x = build_adaptation(adaptation, channels)(x)
         channels = x.shape[-1]
     size = MIN_INPUT_SIZE[key]
     if min(height, width) < size:

@@ -1,0 +1,1 @@
+"""Data: loaders for the bundled and user data sets, the paper's augmentation (numpy tier)."""

@@ -1,0 +1,1 @@
+"""Pixel Block Mixing itself: the vectorized mixing, the paper's restoration count, folder mixing (numpy tier)."""

@@ -1,0 +1,1 @@
+"""Top tier: results files, papermill sweeps, analysis tables, plots, widgets and the ``pbm`` command."""
