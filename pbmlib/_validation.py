@@ -122,3 +122,32 @@ def check_labels(labels, n_images: int) -> tuple[np.ndarray, list]:
 def _as_key(label):
     """numpy scalars become Python scalars, so np.int64(3) and 3 are one class."""
     return label.item() if isinstance(label, np.generic) else label
+
+
+def spawn_seeds(seed, n: int) -> list[np.random.SeedSequence]:
+    """``n`` independent child seed sequences of ``seed`` (``SeedSequence.spawn``).
+
+    Parameters
+    ----------
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        None draws fresh entropy; an int (not a bool) >= 0 gives the same children
+        every time; a Generator gives children drawn from its stream (so the same
+        Generator state gives the same children); a SeedSequence spawns directly.
+    n : int
+
+    Returns
+    -------
+    list of numpy.random.SeedSequence, each usable as ``np.random.default_rng(child)``.
+    """
+    if isinstance(seed, np.random.SeedSequence):
+        root = seed
+    elif isinstance(seed, np.random.Generator):
+        root = np.random.SeedSequence(seed.integers(0, 2**63, size=4).tolist())
+    elif seed is None:
+        root = np.random.SeedSequence()
+    elif isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
+        root = np.random.SeedSequence(int(seed))
+    else:
+        raise ValueError(f"seed must be None, a non-negative int, a numpy.random.SeedSequence or a "
+                         f"numpy.random.Generator, got {seed!r}")
+    return root.spawn(n)
