@@ -41,32 +41,10 @@ from pathlib import Path
 
 from .._io import versions, write_json_atomic
 
-__all__ = ["Run", "load_sweep", "check_sweep", "plan_runs", "run_sweep", "write_results", "collect_results", "collect_tables",
-           "RESULTS_NAME"]
+__all__ = ["Run", "load_sweep", "check_sweep", "plan_runs", "run_sweep"]
 
-RESULTS_NAME = "results.json"
 RUN_RECORD_NAME = "run.json"
 
-
-def write_results(output_dir: str | os.PathLike, parameters: dict, **figures) -> Path:
-    """Write a notebook's ``results.json``: its parameters, figures under plain names, versions.
-
-    Parameters
-    ----------
-    output_dir : path
-        Created if missing.
-    parameters : dict
-        The notebook's parameters, as run.
-    **figures
-        Plain-named results, e.g. ``test_accuracy=0.91, ssim_mean=0.4``; must be JSON-able.
-
-    Returns
-    -------
-    Path of the written file (written atomically).
-    """
-    path = Path(output_dir) / RESULTS_NAME
-    write_json_atomic(path, {"parameters": parameters, **figures, "versions": versions()})
-    return path
 
 
 @dataclass(frozen=True)
@@ -235,39 +213,3 @@ def run_sweep(config: dict | str | os.PathLike, *, workers: int | None = None, k
             summary["failed"]["analysis"] = record["error"]
     write_json_atomic(sweep_dir / "sweep.json", {**summary, "config": config})
     return summary
-
-
-def collect_results(sweep_dir: str | os.PathLike):
-    """Every finished run's ``results.json`` under ``sweep_dir`` as one flat DataFrame.
-
-    Columns: ``run_id``, ``stage``, every parameter, every top-level figure (scalars;
-    lists and dicts are left out). Runs in ``.work/`` and ``failed/`` are ignored.
-    """
-    import pandas as pd
-
-    rows = []
-    for record_path in sorted(Path(sweep_dir).glob(f"*/{RUN_RECORD_NAME}")):
-        run_dir = record_path.parent
-        results_path = run_dir / RESULTS_NAME
-        if not results_path.exists() or run_dir.name == "analysis":
-            continue
-        record = json.loads(record_path.read_text())
-        results = json.loads(results_path.read_text())
-        row = {"run_id": record["run_id"], "stage": record["stage"]}
-        row.update({k: v for k, v in results.get("parameters", {}).items() if k != "output_dir"})
-        row.update({k: v for k, v in results.items()
-                    if k not in ("parameters", "versions") and not isinstance(v, (list, dict))})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def collect_tables(sweep_dir: str | os.PathLike, filename: str):
-    """Concatenate the CSV table ``filename`` of every finished run, with a ``run_id`` column."""
-    import pandas as pd
-
-    frames = []
-    for record_path in sorted(Path(sweep_dir).glob(f"*/{RUN_RECORD_NAME}")):
-        table = record_path.parent / filename
-        if table.exists() and record_path.parent.name != "analysis":
-            frames.append(pd.read_csv(table).assign(run_id=record_path.parent.name))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
