@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -34,9 +39,10 @@ from pathlib import Path
 import numpy as np
 
 import pbmlib
+from pbmlib.data.split import stratified_subsample
 from pbmlib.workbench.plotting import show_pairs
 from pbmlib.privacy.similarity import ssim_floor_scores, ssim_floor_table, ssim_scores
-from pbmlib.workbench.sweeps import write_results
+from pbmlib.workbench.results import write_results
 
 parameters = dict(dataset=dataset, image_size=image_size, block_height=block_height, block_width=block_width,
                   n_donors=n_donors, rounds=rounds, p=p, seed=seed, n_images=n_images, n_show=n_show,
@@ -45,7 +51,7 @@ out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 data = pbmlib.load_dataset(dataset, size=image_size or None)
 if n_images:
-    data = data.subset(np.sort(np.random.default_rng(seed).permutation(len(data))[:n_images]))
+    data = data.subset(stratified_subsample(data.labels, n_images, seed=seed))
 block = (block_height, block_width)
 print(data.description, data.images.shape, "classes:", data.classes)
 
@@ -85,7 +91,7 @@ print(f"N_b = {nb}; log10 P(restore every class) = {log10_total:.1f}  (Eq. 9: a 
 
 # %%
 results = write_results(
-    out, parameters, n_blocks=nb, n_images=len(data), image_shape=list(data.images.shape[1:]),
+    out, "mixing", parameters, n_blocks=nb, n_images=len(data), image_shape=list(data.images.shape[1:]),
     ssim_mean=float(ssim.mean()), ssim_std=float(ssim.std(ddof=1)), ssim_floor_mean=float(floor.mean()),
     ssim_excess=float(ssim.mean() - floor.mean()), blocks_kept_fraction=kept, mix_seconds=mix_seconds,
     log10_restoration_probability=log10_total, log10_restoration_probability_per_class=log10_per_class,

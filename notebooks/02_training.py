@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -32,45 +37,24 @@ seed: int = 0  # seed for the split, the mixing and the first training
 output_dir: str = "papermill_runs/manual/02_training"  # where results.json, CSV and PNG go
 
 # %%
-from pathlib import Path
-
 import pbmlib
-from pbmlib.workbench.plotting import save_training_figures
-from pbmlib.workbench.sweeps import write_results
-from pbmlib.learn.studies import split_dataset
-from pbmlib.learn.training import compare_training
+from pbmlib.learn.studies import run_study
+from pbmlib.schemes import get_scheme
+from pbmlib.workbench.results import write_study
 
 parameters = dict(dataset=dataset, image_size=image_size, model_name=model_name, block_height=block_height,
                   block_width=block_width, n_donors=n_donors, rounds=rounds, p=p, test_fraction=test_fraction,
                   epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
                   repeats=repeats, seed=seed, output_dir=output_dir)
-out = Path(output_dir)
-out.mkdir(parents=True, exist_ok=True)
 data = pbmlib.load_dataset(dataset, size=image_size or None)
-train, test = split_dataset(data, test_fraction=test_fraction, seed=seed)
-block = (block_height, block_width)
-mixed = pbmlib.mix_blocks(*train, block=block, n_donors=n_donors, rounds=rounds, p=p, seed=seed)
-print(f"{len(train[1])} training / {len(test[1])} clean test images; N_b = {pbmlib.n_blocks(train[0].shape[1:], block)}")
+mixing = get_scheme("pbm", block=(block_height, block_width), n_donors=n_donors, rounds=rounds, p=p)
 
 # %%
-table, records = compare_training(model_name, {"original": train, "mixed": (mixed, train[1])}, test,
-                                  epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                                  learning_rate=learning_rate, repeats=repeats, seed=seed)
-table.to_csv(out / "comparison.csv")
-table.round(4)
+table, records = run_study(data, [get_scheme("none"), mixing], model_name=model_name, epochs=epochs,
+                           batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate, repeats=repeats,
+                           test_fraction=test_fraction, seed=seed)
+table[["setting", "n_blocks", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean", "accuracy_drop",
+       "ssim_mean", "ssim_floor_mean"]].round(4)
 
 # %%
-save_training_figures(records, out)
-
-# %%
-results = write_results(
-    out, parameters, n_blocks=pbmlib.n_blocks(train[0].shape[1:], block),
-    test_accuracy=table.loc["mixed", "test_accuracy_mean"], test_accuracy_std=table.loc["mixed", "test_accuracy_std"],
-    test_loss=table.loc["mixed", "test_loss_mean"],
-    test_accuracy_original=table.loc["original", "test_accuracy_mean"],
-    test_accuracy_original_std=table.loc["original", "test_accuracy_std"],
-    test_loss_original=table.loc["original", "test_loss_mean"],
-    accuracy_drop=table.loc["mixed", "accuracy_drop"],
-    test_accuracy_runs=[r["test_accuracy"] for r in records["mixed"]["runs"]],
-    train_images_per_second=records["mixed"]["runs"][0]["train_images_per_second"])
-print("wrote", results)
+print("wrote", write_study(output_dir, parameters, table, records))

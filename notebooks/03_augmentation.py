@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -39,10 +44,10 @@ from pathlib import Path
 
 import pbmlib
 from pbmlib.data.augmentation import Augmentation, augment_images
-from pbmlib.workbench.plotting import save_training_figures, show_pairs
-from pbmlib.workbench.sweeps import write_results
-from pbmlib.learn.studies import split_dataset
-from pbmlib.learn.training import compare_training
+from pbmlib.learn.studies import run_study
+from pbmlib.schemes import get_scheme
+from pbmlib.workbench.plotting import show_pairs
+from pbmlib.workbench.results import write_study
 
 parameters = dict(dataset=dataset, image_size=image_size, model_name=model_name, block_height=block_height,
                   block_width=block_width, n_donors=n_donors, rounds=rounds, p=p, augment_mode=augment_mode,
@@ -51,32 +56,16 @@ parameters = dict(dataset=dataset, image_size=image_size, model_name=model_name,
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 data = pbmlib.load_dataset(dataset, size=image_size or None)
-train, test = split_dataset(data, test_fraction=test_fraction, seed=seed)
-block = (block_height, block_width)
-mixed = pbmlib.mix_blocks(*train, block=block, n_donors=n_donors, rounds=rounds, p=p, seed=seed)
+mixing = get_scheme("pbm", block=(block_height, block_width), n_donors=n_donors, rounds=rounds, p=p)
 augmentation = Augmentation(flip=flip, rotation=rotation, brightness=brightness, mode=augment_mode, copies=copies)
-examples = augment_images(mixed[:8], augmentation=augmentation, seed=seed)
-show_pairs(mixed[:8], examples, n=8, title="mixed (top) and one augmented version (bottom)").savefig(
-    out / "augmentation_examples.png", dpi=120)
+mixed = mixing.fit_protect(data.images[:64], data.labels[:64], seed=seed)[:8]
+show_pairs(mixed, augment_images(mixed, augmentation=augmentation, seed=seed), n=8,
+           rows=("mixed", "augmented")).savefig(out / "augmentation_examples.png", dpi=120)
 
 # %%
-table, records = compare_training(
-    model_name, {"mixed": (mixed, train[1]), "mixed+augment": (mixed, train[1], augmentation)}, test,
-    epochs=epochs, batch_size=batch_size, repeats=repeats, seed=seed)
-table.to_csv(out / "comparison.csv")
-table.round(4)
+table, records = run_study(data, [mixing, (mixing, augmentation)], model_name=model_name, epochs=epochs,
+                           batch_size=batch_size, repeats=repeats, test_fraction=test_fraction, seed=seed)
+table[["setting", "n_blocks", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean"]].round(4)
 
 # %%
-save_training_figures(records, out)
-
-# %%
-results = write_results(
-    out, parameters, n_blocks=pbmlib.n_blocks(train[0].shape[1:], block),
-    test_accuracy=table.loc["mixed+augment", "test_accuracy_mean"],
-    test_accuracy_std=table.loc["mixed+augment", "test_accuracy_std"],
-    test_loss=table.loc["mixed+augment", "test_loss_mean"],
-    test_accuracy_no_augment=table.loc["mixed", "test_accuracy_mean"],
-    test_loss_no_augment=table.loc["mixed", "test_loss_mean"],
-    augmentation_gain=float(100 * (table.loc["mixed+augment", "test_accuracy_mean"]
-                                   - table.loc["mixed", "test_accuracy_mean"])))
-print("wrote", results)
+print("wrote", write_study(output_dir, parameters, table, records))

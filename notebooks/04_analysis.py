@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -25,43 +30,47 @@ output_dir: str = "papermill_runs/default/analysis"  # where figures, tables and
 from pathlib import Path
 
 import pbmlib.workbench.analysis as analysis
-from pbmlib.workbench.plotting import (plot_block_heatmap, plot_metric_vs_blocks, plot_mixing_time, plot_privacy_utility,
-                             plot_ssim_vs_blocks)
-from pbmlib.workbench.sweeps import collect_results, collect_tables, write_results
+from pbmlib.workbench.plotting import (plot_block_heatmap, plot_metric_vs_blocks, plot_mixing_time,
+                                       plot_privacy_utility, plot_ssim_vs_blocks)
+from pbmlib.workbench.results import collect_results, write_results
 
 parameters = dict(sweep_dir=sweep_dir, output_dir=output_dir)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
-results = collect_results(sweep_dir)
-results.to_csv(out / "all_runs.csv", index=False)
-parts = analysis.split_by_kind(results)
-print({kind: len(frame) for kind, frame in parts.items()}, "runs found in", sweep_dir)
+tables = collect_results(sweep_dir)
+mixing, study = tables["mixing"], tables["study"]
+mixing.to_csv(out / "mixing_runs.csv", index=False)
+study.to_csv(out / "study_rows.csv", index=False)
+print(f"{mixing['run_id'].nunique() if len(mixing) else 0} mixing runs, "
+      f"{study['run_id'].nunique() if len(study) else 0} study runs ({len(study)} rows) in {sweep_dir}")
 figures = []
 
 # %% [markdown]
 # ## Accuracy and loss against the number of blocks (Figs. 3/4)
+# One figure per stage: rows of one stage share data, model settings and seeds.
 
 # %%
-training = parts["training"]
-if len(training):
-    baseline = training.groupby("model_name")["test_accuracy_original"].mean()
-    fig = plot_metric_vs_blocks(training, "test_accuracy", hue="model_name", ylabel="clean test accuracy",
-                                baseline=baseline)
-    fig.savefig(out / "accuracy_vs_blocks.png", dpi=120)
-    fig = plot_metric_vs_blocks(training, "test_loss", hue="model_name", ylabel="clean test loss")
-    fig.savefig(out / "loss_vs_blocks.png", dpi=120)
-    figures += ["accuracy_vs_blocks.png", "loss_vs_blocks.png"]
-else:
-    print("no training runs in this sweep")
+training = analysis.mixed_vs_reference(study)
+for stage, frame in training.groupby("stage"):
+    baseline = frame.groupby("model_name")["test_accuracy_original"].mean()
+    for metric, label in (("test_accuracy_mean", "clean test accuracy"), ("test_loss_mean", "clean test loss")):
+        fig = plot_metric_vs_blocks(frame, metric, hue="model_name", ylabel=label,
+                                    baseline=baseline if metric == "test_accuracy_mean" else None)
+        fig.axes[0].set_title(f"stage {stage}")
+        name = f"{metric.split('_')[1]}_vs_blocks_{stage}.png"
+        fig.savefig(out / name, dpi=120)
+        figures.append(name)
+if training.empty:
+    print("no trained block-mixing runs with a reference in this sweep")
 
 # %% [markdown]
 # ## Accuracy per block height and width (Figs. 5-7)
 
 # %%
-for model, frame in training.groupby("model_name") if len(training) else []:
-    fig = plot_block_heatmap(frame, "test_accuracy", title=f"{model}: clean test accuracy")
-    fig.savefig(out / f"accuracy_by_block_{model}.png", dpi=120)
-    figures.append(f"accuracy_by_block_{model}.png")
+for (stage, model), frame in training.groupby(["stage", "model_name"]):
+    fig = plot_block_heatmap(frame, "test_accuracy_mean", title=f"{stage}, {model}: clean test accuracy")
+    fig.savefig(out / f"accuracy_by_block_{stage}_{model}.png", dpi=120)
+    figures.append(f"accuracy_by_block_{stage}_{model}.png")
 
 # %% [markdown]
 # ## Overview: original, highest, lowest and mean accuracy (Tables II/III)
@@ -76,7 +85,6 @@ overview
 # ## SSIM against N_b (Table IV), with the chance floor
 
 # %%
-mixing = parts["mixing"]
 ssim_table = analysis.ssim_by_blocks(mixing) if len(mixing) else None
 if ssim_table is not None:
     ssim_table.to_csv(out / "ssim_by_blocks.csv")
@@ -102,35 +110,31 @@ if not timed:
 # ## Augmentation on the mixed set
 
 # %%
-augmentation = parts["augmentation"]
-columns = [c for c in ("model_name", "n_blocks", "augment_mode", "test_accuracy_no_augment", "test_accuracy",
-                       "augmentation_gain") if c in augmentation]
-augmentation[columns]
+gains = analysis.augmentation_gain(study)
+gains.round(3)
 
 # %% [markdown]
-# ## Privacy against utility (from `05_privacy` runs)
+# ## Privacy against utility (from `05_privacy` and `06_schemes` runs)
 # One point per protection setting: clean-test accuracy against the success of the strongest
 # attack (re-identification top-1). Further left is more private; higher is more useful.
 
 # %%
-scorecards = collect_tables(sweep_dir, "scorecard.csv")
-if len(scorecards) and "test_accuracy" in scorecards:
-    fig = plot_privacy_utility(scorecards.dropna(subset=["test_accuracy"]))
-    fig.savefig(out / "privacy_utility.png", dpi=120)
-    figures.append("privacy_utility.png")
-    scorecards.to_csv(out / "scorecards.csv", index=False)
-columns = [c for c in ("setting", "ssim_mean", "ssim_floor_mean", "reid_top1", "reid_top1_attack", "membership_auc",
-                       "blocks_verbatim_fraction", "log10_restoration_probability", "test_accuracy")
-           if c in scorecards]
-scorecards[columns].round(3) if len(scorecards) else "no 05_privacy runs in this sweep"
+points = analysis.frontier(study)
+for stage, frame in points.groupby("stage"):
+    fig = plot_privacy_utility(frame)
+    fig.axes[0].set_title(f"stage {stage}")
+    fig.savefig(out / f"privacy_utility_{stage}.png", dpi=120)
+    figures.append(f"privacy_utility_{stage}.png")
+columns = ["stage", "setting", "ssim_mean", "ssim_floor_mean", "reid_top1", "reid_top1_attack", "membership_auc",
+           "blocks_verbatim_fraction", "log10_restoration_probability", "test_accuracy_mean"]
+points[[c for c in columns if c in points]].round(3) if len(points) else "no scorecard runs in this sweep"
 
 # %%
 summary = write_results(
-    out, parameters, n_runs=len(results), n_training_runs=len(training), n_mixing_runs=len(mixing),
-    n_privacy_settings=len(scorecards),
-    figures=figures,
+    out, "analysis", parameters, n_runs=int(study["run_id"].nunique() if len(study) else 0)
+    + int(mixing["run_id"].nunique() if len(mixing) else 0), n_study_rows=len(study), figures=figures,
     accuracy_overview=overview.reset_index().to_dict(orient="records") if overview is not None else [],
     ssim_by_blocks=ssim_table.reset_index().to_dict(orient="records") if ssim_table is not None else [],
-    lowest_test_accuracy=float(training["test_accuracy"].min()) if len(training) else None,
-    highest_test_accuracy=float(training["test_accuracy"].max()) if len(training) else None)
+    lowest_test_accuracy=float(training["test_accuracy_mean"].min()) if len(training) else None,
+    highest_test_accuracy=float(training["test_accuracy_mean"].max()) if len(training) else None)
 print("wrote", summary, "and", figures)

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -32,7 +37,7 @@ pbm_blocks: list = [[25, 5], [5, 5], [5, 1], [1, 1]]  # PBM block sizes [height,
 n_donors: int = 10  # N_s for PBM
 rounds: int = 1  # N_t for PBM
 baselines: list = [{"scheme": "blur", "sigma": 2.0}, {"scheme": "pixelate", "cell": 5}, {"scheme": "mask", "fraction": 0.6}]  # other protections
-attack_block: list = [5, 5]  # block size of the block-level attacks on schemes without blocks
+attack_block: list = [5, 5]  # the attacker's block guess for schemes without block geometry of their own
 matchers: list = ["pixel", "hog", "invariant", "mosaic", "blocks", "face"]  # re-identification matchers ("face" needs the extra)
 inversion: bool = True  # also run the learned-inversion attack (held-out images as public data)
 train: bool = True  # also train the small CNN on every protected set (the utility axis)
@@ -43,16 +48,14 @@ seed: int = 0  # seed for the split, the protections and the training
 output_dir: str = "papermill_runs/manual/05_privacy"  # where results.json, CSV and PNG go
 
 # %%
-from functools import partial
 from pathlib import Path
 
 import pbmlib
-from pbmlib.workbench.analysis import by_setting
-from pbmlib.learn.studies import scheme_study
-from pbmlib.workbench.plotting import plot_privacy_utility, show_schemes
+from pbmlib.learn.studies import run_study, schemes_from_specs
+from pbmlib.privacy.matchers import available_matchers
 from pbmlib.schemes import get_scheme
-from pbmlib.privacy.matchers import face_matcher_available
-from pbmlib.workbench.sweeps import write_results
+from pbmlib.workbench.plotting import plot_privacy_utility, show_schemes
+from pbmlib.workbench.results import write_study
 
 parameters = dict(dataset=dataset, pbm_blocks=pbm_blocks, n_donors=n_donors, rounds=rounds, baselines=baselines,
                   attack_block=attack_block, matchers=matchers, inversion=inversion, train=train, epochs=epochs,
@@ -61,23 +64,21 @@ out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 data = pbmlib.load_dataset(dataset)
 schemes = [get_scheme("none")]
-schemes += [get_scheme("pbm", block=tuple(b), n_donors=n_donors, rounds=rounds) for b in pbm_blocks]
-schemes += [get_scheme(b["scheme"], **{k: v for k, v in b.items() if k != "scheme"}) for b in baselines]
-print(len(data), "images;", "face matcher installed:", face_matcher_available())
-show_schemes({s.label: s.protect(data.images[:4], data.labels[:4], seed=seed) if s.name != "pbm"
-              else s.protect(data.images, data.labels, seed=seed)[:4] for s in schemes}).savefig(
+schemes += [get_scheme("pbm", block=block, n_donors=n_donors, rounds=rounds) for block in pbm_blocks]
+schemes += schemes_from_specs(baselines)
+print(len(data), "images; matchers that run here:", available_matchers(matchers, block=attack_block))
+show_schemes({s.label: s.fit_protect(data.images, data.labels, seed=seed)[:4] for s in schemes}).savefig(
     out / "schemes_examples.png", dpi=120)
 
 # %%
-table, records = scheme_study(data, schemes, attack_block=tuple(attack_block), matchers=tuple(matchers),
-                              inversion=inversion, train=train, epochs=epochs, repeats=repeats,
-                              test_fraction=test_fraction, seed=seed)
-table.to_csv(out / "scorecard.csv", index=False)
-columns = [c for c in ["setting", "ssim_mean", "ssim_floor_mean", "reid_top1_pixel", "reid_top1_hog",
-                       "reid_top1_invariant", "reid_top1_mosaic", "reid_top1_blocks", "reid_top1_face", "reid_top1_reassembled", "reid_top1_inverted", "membership_auc",
-                       "membership_tpr_at_1pct_fpr", "blocks_verbatim_fraction", "reid_top1", "reid_top1_attack",
-                       "log10_restoration_probability", "test_accuracy"] if c in table]
-table[columns].round(3)
+table, records = run_study(data, schemes, train=train, scorecard=True, attack_block=attack_block, matchers=matchers,
+                           inversion=inversion, epochs=epochs, repeats=repeats, test_fraction=test_fraction,
+                           seed=seed)
+columns = ["setting", "ssim_mean", "ssim_floor_mean"] + [f"reid_top1_{m}" for m in matchers] + [
+    "reid_top1_reassembled", "reid_top1_inverted", "membership_auc", "membership_tpr_at_1pct_fpr",
+    "blocks_verbatim_fraction", "reid_top1", "reid_top1_attack", "log10_restoration_probability",
+    "test_accuracy_mean"]
+table[[c for c in columns if c in table]].round(3)
 
 # %% [markdown]
 # `reid_top1` is the worst case: the best attack's rate of naming the right person first, against
@@ -87,14 +88,4 @@ table[columns].round(3)
 # %%
 if train:
     plot_privacy_utility(table).savefig(out / "privacy_utility.png", dpi=120)
-
-# %%
-per = partial(by_setting, table)
-results = write_results(
-    out, parameters, settings=table["setting"].tolist(), reid_chance_top1=float(table["reid_chance_top1"].iloc[0]),
-    reid_top1=per("reid_top1"), reid_top1_attack=per("reid_top1_attack"), membership_auc=per("membership_auc"),
-    membership_tpr_at_1pct_fpr=per("membership_tpr_at_1pct_fpr"),
-    blocks_verbatim_fraction=per("blocks_verbatim_fraction"), ssim_mean=per("ssim_mean"),
-    ssim_floor_mean=per("ssim_floor_mean"), test_accuracy=per("test_accuracy") if train else {},
-    log10_restoration_probability=per("log10_restoration_probability"))
-print("wrote", results)
+print("wrote", write_study(out, parameters, table, records))

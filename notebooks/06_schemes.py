@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -24,7 +29,7 @@ dataset: str = "faces"  # "faces", "mnist", "fashion_mnist" or a folder of label
 image_size: int = 24  # resize to image_size x image_size (block encryption needs a multiple of 4)
 rgb: bool = True  # give grayscale sets 3 channels (the encryptions shuffle colour channels)
 schemes: list = [{"scheme": "none"}, {"scheme": "pbm", "block": [6, 6]}, {"scheme": "pbm", "block": [3, 3]}, {"scheme": "visualmixer", "window": 8}, {"scheme": "pixel_encryption"}, {"scheme": "block_encryption"}, {"scheme": "blur", "sigma": 2.0}, {"scheme": "pixelate", "cell": 4}]  # protections and their parameters
-attack_block: list = [4, 4]  # block size of the block-level attacks on schemes without blocks
+attack_block: list = [4, 4]  # the attacker's block guess for schemes without block geometry of their own
 matchers: list = ["pixel", "hog", "invariant", "mosaic", "blocks", "face"]  # re-identification matchers
 inversion: bool = True  # also run the learned-inversion attack (chosen plaintext for keyed schemes)
 epochs: int = 12  # training epochs
@@ -39,49 +44,29 @@ from pathlib import Path
 import numpy as np
 
 import pbmlib
-from pbmlib.learn.studies import scheme_study
+from pbmlib.learn.studies import run_study, schemes_from_specs
 from pbmlib.workbench.plotting import plot_privacy_utility, show_schemes
-from pbmlib.schemes import get_scheme
-from pbmlib.workbench.sweeps import write_results
+from pbmlib.workbench.results import write_study
 
 parameters = dict(dataset=dataset, image_size=image_size, rgb=rgb, schemes=schemes, attack_block=attack_block,
                   matchers=matchers, inversion=inversion, epochs=epochs, repeats=repeats, test_fraction=test_fraction,
-                  seed=seed,
-                  output_dir=output_dir)
+                  seed=seed, output_dir=output_dir)
 out = Path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 data = pbmlib.load_dataset(dataset, size=image_size or None)
 if rgb and data.images.ndim == 3:
     data = pbmlib.ImageSet(np.repeat(data.images[..., None], 3, axis=3), data.labels, data.files, data.description)
-built = [get_scheme(s["scheme"], **{k: tuple(v) if isinstance(v, list) else v for k, v in s.items() if k != "scheme"})
-         for s in schemes]
+built = schemes_from_specs(schemes)
 print(data.images.shape, [s.label for s in built])
-show_schemes({s.label: s.protect(data.images, data.labels, seed=seed)[:4] for s in built}).savefig(
+show_schemes({s.label: s.fit_protect(data.images, data.labels, seed=seed)[:4] for s in built}).savefig(
     out / "schemes_examples.png", dpi=120)
 
 # %%
-table, records = scheme_study(data, built, attack_block=tuple(attack_block), matchers=tuple(matchers),
-                              inversion=inversion, epochs=epochs, repeats=repeats, test_fraction=test_fraction,
-                              seed=seed)
-reference = table.loc[table["scheme"] == "none", "test_accuracy"]
-if len(reference):
-    table["accuracy_drop"] = 100 * (reference.iloc[0] - table["test_accuracy"])
-table.to_csv(out / "schemes.csv", index=False)
-columns = [c for c in ["setting", "test_accuracy", "test_accuracy_std", "accuracy_drop", "ssim_mean", "ssim_floor_mean",
-                       "reid_top1", "reid_top1_attack", "membership_auc", "blocks_verbatim_fraction"] if c in table]
-table[columns].round(3)
+table, records = run_study(data, built, scorecard=True, attack_block=attack_block, matchers=matchers,
+                           inversion=inversion, epochs=epochs, repeats=repeats, test_fraction=test_fraction, seed=seed)
+table[["setting", "test_accuracy_mean", "test_accuracy_std", "accuracy_drop", "ssim_mean", "ssim_floor_mean",
+       "reid_top1", "reid_top1_attack", "membership_auc", "blocks_verbatim_fraction"]].round(3)
 
 # %%
 plot_privacy_utility(table).savefig(out / "privacy_utility.png", dpi=120)
-
-# %%
-entries = {}
-for _, row in table.iterrows():
-    key = row["scheme"] if (table["scheme"] == row["scheme"]).sum() == 1 else row["setting"].replace(" ", "_")
-    entries[key] = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()
-                    if k in ("setting", "test_accuracy", "test_accuracy_std", "accuracy_drop", "ssim_mean",
-                             "ssim_floor_mean", "reid_top1", "reid_top1_attack", "membership_auc",
-                             "membership_tpr_at_1pct_fpr", "blocks_verbatim_fraction", "psnr_mean",
-                             "log10_restoration_probability")}
-results = write_results(out, parameters, **entries)
-print("wrote", results, "with entries", list(entries))
+print("wrote", write_study(out, parameters, table, records))

@@ -1,177 +1,223 @@
-"""Studies that combine mixing, privacy measures and training: what the CLI and notebooks run."""
+"""The one study: protect a training set under several conditions, measure, train, attack.
+
+Every comparison in the workbench is a call of :func:`run_study`: ``pbm compare`` and
+``pbm schemes``, the notebooks ``02_training``, ``03_augmentation``, ``05_privacy`` and
+``06_schemes``, and the quick-sweep widget. It returns one table whose columns are the
+documented :data:`pbmlib.workbench.results.STUDY_ROW_FIELDS` (plus the scorecard's
+fields where it ran), with the derived columns (``accuracy_drop``, ``ssim_excess``)
+computed here and nowhere else.
+
+The study never asks which scheme it holds: everything scheme-specific comes from the
+:class:`pbmlib.schemes.base.Scheme` contract (``fit_protect``, ``protect_test``,
+``protect_public``, ``attack_block``, ``restoration_log10_probability``,
+``adaptation``, ``is_reference``).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from .._validation import check_positive_int, spawn_seeds
 from ..data.augmentation import Augmentation
 from ..data.datasets import ImageSet
-from ..pbm.mixing import mix_blocks, n_blocks
-from ..privacy.similarity import ssim_floor_scores, ssim_scores
-from ..pbm.restoration import restoration_log10_probability
-from .training import train_and_evaluate, train_test_split
+from ..data.split import split_dataset
+from ..pbm.mixing import n_blocks
+from ..privacy.similarity import same_label_partners, ssim_scores
+from ..schemes import get_scheme
+from ..schemes.base import Scheme
 
-__all__ = ["split_dataset", "utility_study", "scheme_study"]
+__all__ = ["Condition", "run_study", "schemes_from_specs"]
 
 
-def split_dataset(data: ImageSet, *, test_fraction: float = 0.3, seed=0) -> tuple[tuple, tuple]:
-    """Stratified split of ``data`` into ``(train_images, train_labels)`` and ``(test_images, test_labels)``.
+@dataclass(frozen=True)
+class Condition:
+    """One training condition: a protection scheme, optionally followed by augmentation.
 
-    Only the training part is ever protected; the test part stays clean (see
-    :func:`pbmlib.training.train_test_split`).
+    Attributes
+    ----------
+    scheme : Scheme
+        Unfitted; the study fits it on the training part.
+    augment : Augmentation, optional
+        The paper's flip / rotation / brightness on the protected training images.
     """
-    train_idx, test_idx = train_test_split(data.labels, test_fraction=test_fraction, seed=seed)
-    return (data.images[train_idx], data.labels[train_idx]), (data.images[test_idx], data.labels[test_idx])
+
+    scheme: Scheme
+    augment: Augmentation | None = None
+
+    @property
+    def label(self) -> str:
+        return self.scheme.label + (" +augment" if self.augment is not None else "")
 
 
-def utility_study(
+def _as_condition(item) -> Condition:
+    if isinstance(item, Condition):
+        return item
+    if isinstance(item, Scheme):
+        return Condition(item)
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Scheme):
+        return Condition(*item)
+    raise ValueError(f"a study condition is a Scheme, a (Scheme, Augmentation) pair or a Condition, got {item!r}")
+
+
+def schemes_from_specs(specs) -> list[Scheme]:
+    """Schemes from config entries such as ``{"scheme": "pbm", "block": [5, 5]}`` (notebook and
+    sweep parameters); every entry's parameters are validated by its scheme."""
+    schemes = []
+    for spec in specs:
+        if not isinstance(spec, dict) or "scheme" not in spec:
+            raise ValueError(f"a scheme entry is a mapping with a 'scheme' key, got {spec!r}")
+        schemes.append(get_scheme(spec["scheme"], **{k: v for k, v in spec.items() if k != "scheme"}))
+    return schemes
+
+
+def _int_seed(sequence: np.random.SeedSequence) -> int:
+    """A 31-bit int drawn from a seed sequence (Keras' ``set_random_seed`` takes ints)."""
+    return int(sequence.generate_state(1, np.uint32)[0] >> 1)
+
+
+def run_study(
     data: ImageSet,
+    conditions,
     *,
-    blocks: list[tuple[int, int]],
+    train: bool = True,
+    scorecard: bool = False,
     model_name: str = "small_cnn",
-    n_donors: int = 10,
-    rounds: int = 1,
-    p: float = 0.5,
-    augment: Augmentation | None = None,
-    test_fraction: float = 0.3,
     epochs: int = 10,
     batch_size: int = 32,
     optimizer: str = "adam",
     learning_rate: float | None = None,
-    repeats: int = 3,
-    seed: int = 0,
-    verbose: int = 0,
+    repeats: int = 1,
+    test_fraction: float = 0.3,
+    matchers=None,
+    attack_block: tuple[int, int] | None = None,
+    inversion: bool = False,
+    inversion_epochs: int = 60,
+    seed=None,
+    progress=None,
 ) -> tuple[pd.DataFrame, dict]:
-    """Clean-test accuracy of a model trained on original vs mixed data, per block size.
+    """Protect, measure, train and (optionally) attack under every condition, on one split.
 
-    The set is split once (stratified, ``seed``); only the training part is mixed,
-    once per block size (with ``seed``). Every condition trains the same model with
-    the same settings and seeds; repeats vary the training seed, not the mixing.
+    The set is split once (stratified); only the training part is protected. Every
+    scheme is fitted with the same seed material, so a scheme listed with and without
+    augmentation protects the same images identically, and PBM at one block size
+    mixes the same way whichever other conditions the study holds.
 
     Parameters
     ----------
     data : ImageSet
-    blocks : list of (int, int)
-        Block sizes (height, width) to mix with; each gives a "mixed" row (and a
-        "mixed+augment" row when ``augment`` is given).
-    model_name, epochs, batch_size, optimizer, learning_rate, repeats, seed, verbose
-        As in :func:`pbmlib.training.train_and_evaluate`.
-    n_donors, rounds, p
-        As in :func:`pbmlib.mix_blocks`.
+    conditions : list of Scheme, (Scheme, Augmentation) or Condition
+        Put ``get_scheme("none")`` first for the unprotected reference row (its
+        accuracy is what ``accuracy_drop`` is measured from).
+    train : bool, default=True
+        Train ``model_name`` on every protected set and test it: on clean test images,
+        or on test images the scheme transforms (``protect_test``) where it must.
+    scorecard : bool, default=False
+        Run :func:`pbmlib.privacy.scorecard.privacy_scorecard` on every unaugmented
+        condition, with the held-out images as membership non-members.
+    model_name, epochs, batch_size, optimizer, learning_rate, repeats
+        As in :func:`pbmlib.learn.training.train_and_evaluate`.
+    test_fraction : float
+        Share of every class held out (clean test set, non-members, public images).
+    matchers : sequence of str, optional
+        Re-identification matchers (default: all that can run here).
+    attack_block : (int, int), optional
+        The attacker's guess of a block size for schemes that declare no block
+        geometry of their own (``Scheme.attack_block`` returns None); schemes with
+        geometry are always attacked with it. None skips block-level attacks there.
+    inversion : bool, default=False
+        Also run the learned-inversion attack: a network trained on the held-out
+        images protected by :meth:`Scheme.protect_public` (the scheme's own key where
+        it has one: a chosen-plaintext attacker).
+    seed : None, int or numpy.random.Generator
+        Child streams (``SeedSequence.spawn``) for the split, the schemes, the
+        trainings and the attacks.
+    progress : callable, optional
+        ``progress(done, total)`` after each condition.
 
     Returns
     -------
     table : DataFrame
-        One row per condition: ``condition``, ``block``, ``n_blocks``,
-        ``test_accuracy_mean``, ``test_accuracy_std``, ``test_loss_mean``,
-        ``accuracy_drop`` (points below training on the originals), ``ssim_mean``
-        (mixed vs original training images), ``ssim_floor_mean`` and
-        ``log10_restoration_probability``.
-    records : dict
-        The full training record of every condition, keyed by its row label.
+        One row per condition with every field of
+        :data:`pbmlib.workbench.results.STUDY_ROW_FIELDS` (and the scorecard's fields
+        where it ran).
+    records : dict of setting -> training record of :func:`train_and_evaluate`
     """
-    (x_train, y_train), test = split_dataset(data, test_fraction=test_fraction, seed=seed)
-    fit = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
-               repeats=repeats, seed=seed, verbose=verbose)
-    floor = float(ssim_floor_scores(x_train, y_train, seed=seed).mean())
-    class_sizes = dict(zip(*np.unique(y_train, return_counts=True)))
+    conditions = [_as_condition(c) for c in conditions]
+    if not conditions:
+        raise ValueError("a study needs at least one condition")
+    labels = [c.label for c in conditions]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"two conditions have the same setting: {labels}")
+    repeats = check_positive_int(repeats, name="repeats")
+    if attack_block is not None:
+        attack_block = tuple(int(v) for v in attack_block)
+    split_seed, scheme_seed, train_seed, attack_seed = (_int_seed(s) for s in spawn_seeds(seed, 4))
 
+    train_set, test_set = split_dataset(data, test_fraction=test_fraction, seed=split_seed)
+    x, y, x_test, y_test = train_set.images, train_set.labels, test_set.images, test_set.labels
+    floor = ssim_scores(x, x[same_label_partners(y, seed=attack_seed)]).mean()
+    if train:
+        from .training import train_and_evaluate
+
+    # Protect first: a scheme that cannot handle these images fails before any training starts.
+    protected_by_setting: dict[str, tuple] = {}
+    for condition in conditions:
+        if condition.scheme.label not in protected_by_setting:
+            scheme = condition.scheme.clone().fit(x, y, seed=scheme_seed)
+            protected_by_setting[scheme.label] = (scheme, scheme.protect(x, y))
     rows, records = [], {}
-
-    def add(label, block, images, aug, ssim):
-        rec = train_and_evaluate(model_name, (images, y_train), test, augment=aug, **fit)
-        records[label] = rec
-        nb = n_blocks(x_train.shape[1:], block) if block else None
-        rows.append({
-            "condition": label.split(" ")[0], "block": f"{block[0]}x{block[1]}" if block else "",
-            "n_blocks": nb, "test_accuracy_mean": rec["test_accuracy_mean"],
-            "test_accuracy_std": rec["test_accuracy_std"], "test_loss_mean": rec["test_loss_mean"],
-            "ssim_mean": ssim, "ssim_floor_mean": floor,
-            "log10_restoration_probability": restoration_log10_probability(class_sizes, nb) if nb else 0.0,
-        })
-
-    add("original", None, x_train, None, 1.0)
-    for block in blocks:
-        mixed = mix_blocks(x_train, y_train, block=block, n_donors=n_donors, rounds=rounds, p=p, seed=seed)
-        ssim = float(ssim_scores(x_train, mixed).mean())
-        add(f"mixed {block[0]}x{block[1]}", block, mixed, None, ssim)
-        if augment is not None:
-            add(f"mixed+augment {block[0]}x{block[1]}", block, mixed, augment, ssim)
-    table = pd.DataFrame(rows).astype({"n_blocks": "Int64"})
-    table["accuracy_drop"] = 100 * (table["test_accuracy_mean"].iloc[0] - table["test_accuracy_mean"])
+    for done, condition in enumerate(conditions, start=1):
+        scheme, protected = protected_by_setting[condition.scheme.label]
+        block = scheme.attack_block(x.shape[1:])
+        own_block = block
+        block = block if block is not None else attack_block
+        ssim = float(ssim_scores(x, protected).mean())
+        nb = n_blocks(x.shape[1:], own_block) if own_block is not None else None
+        row = {
+            "setting": condition.label, "scheme": scheme.name,
+            "reference": bool(scheme.is_reference and condition.augment is None),
+            "augment": condition.augment.mode if condition.augment is not None else None,
+            "block_height": own_block[0] if own_block else None, "block_width": own_block[1] if own_block else None,
+            "n_blocks": nb, "model_name": model_name if train else None, "n_train": len(y), "n_test": len(y_test),
+            "repeats": repeats if train else None,
+            "test_accuracy_mean": None, "test_accuracy_std": None, "test_loss_mean": None, "test_loss_std": None,
+            "accuracy_drop": None, "ssim_mean": ssim, "ssim_floor_mean": float(floor), "ssim_excess": ssim - floor,
+            "log10_restoration_probability": scheme.restoration_log10_probability(y, x.shape[1:]),
+            "attack_block_height": block[0] if block else None, "attack_block_width": block[1] if block else None,
+        }
+        if scorecard and condition.augment is None:
+            row.update(_attack(scheme, x, y, protected, x_test, y_test, block=block, matchers=matchers,
+                               inversion=inversion, inversion_epochs=inversion_epochs, seed=attack_seed))
+        if train:
+            record = train_and_evaluate(
+                model_name, (protected, y), (scheme.protect_test(x_test), y_test), augment=condition.augment,
+                adaptation=scheme.adaptation, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                learning_rate=learning_rate, repeats=repeats, seed=train_seed)
+            records[condition.label] = record
+            row.update(test_accuracy_mean=record["test_accuracy_mean"], test_accuracy_std=record["test_accuracy_std"],
+                       test_loss_mean=record["test_loss_mean"], test_loss_std=record["test_loss_std"])
+        rows.append(row)
+        if progress is not None:
+            progress(done, len(conditions))
+    table = pd.DataFrame(rows)
+    reference = table.loc[table["reference"], "test_accuracy_mean"]
+    if train and len(reference):
+        table["accuracy_drop"] = 100 * (reference.iloc[0] - table["test_accuracy_mean"])
     return table, records
 
 
-def scheme_study(
-    data: ImageSet,
-    schemes: list,
-    *,
-    attack_block: tuple[int, int] = (5, 5),
-    matchers=("pixel", "hog", "invariant", "mosaic", "blocks", "face"),
-    train: bool = True,
-    model_name: str = "small_cnn",
-    epochs: int = 10,
-    batch_size: int = 32,
-    repeats: int = 2,
-    test_fraction: float = 0.3,
-    inversion: bool = False,
-    seed: int = 0,
-) -> tuple[pd.DataFrame, dict]:
-    """Privacy scorecard and clean-test utility of several protections on one split.
-
-    Parameters
-    ----------
-    data : ImageSet
-    schemes : list of :class:`pbmlib.schemes.Scheme`
-        Put ``get_scheme("none")`` first for the unprotected reference row.
-    attack_block : (int, int)
-        Block size of the block-level attacks for schemes without a block of their own.
-    matchers : tuple of str
-        Re-identification matchers; ``"face"`` is skipped when not installed.
-    train : bool
-        Also train ``model_name`` on every protected set (test set transformed only
-        where the scheme requires it) and report its accuracy.
-    inversion : bool
-        Also run the learned-inversion attack, with the held-out images as the
-        attacker's public data: protected with the scheme's own key where it has one
-        (a chosen-plaintext attacker), otherwise with the attacker's own randomness.
-
-    Returns
-    -------
-    table : DataFrame
-        One row per scheme: ``scheme``, ``setting`` (its label), every scorecard
-        number, ``log10_restoration_probability`` (PBM rows), and with ``train``
-        ``test_accuracy`` and ``test_accuracy_std``.
-    records : dict of setting -> training record
-    """
+def _attack(scheme, x, y, protected, x_test, y_test, *, block, matchers, inversion, inversion_epochs, seed) -> dict:
+    """The privacy scorecard of one protected set, with the learned inversion when asked."""
     from ..privacy.scorecard import privacy_scorecard
 
-    (x, y), (x_test, y_test) = split_dataset(data, test_fraction=test_fraction, seed=seed)
-    class_sizes = dict(zip(*np.unique(y, return_counts=True)))
-    rows, records = [], {}
-    for scheme in schemes:
-        protected = scheme.protect(x, y, seed=seed)
-        own_block = getattr(scheme, "block", None)
-        block = own_block if isinstance(own_block, tuple) else tuple(attack_block)
-        row = {"scheme": scheme.name, "setting": scheme.label}
-        inverted = None
-        if inversion:
-            from .inversion import learned_inversion
+    inverted = None
+    if inversion:
+        from .inversion import learned_inversion
 
-            public_protected = (scheme.protect_test(x_test, seed=seed) if scheme.transforms_test
-                                else scheme.protect(x_test, y_test, seed=seed + 1))
-            inverted = learned_inversion(public_protected, x_test, protected, seed=seed)
-        row.update(privacy_scorecard(x, protected, y, block=block, non_members=x_test, matchers=matchers,
-                                     inverted=inverted, seed=seed))
-        if scheme.name == "pbm":
-            row["log10_restoration_probability"] = restoration_log10_probability(
-                class_sizes, n_blocks(x.shape[1:], scheme.block))
-        if train:
-            test = (scheme.protect_test(x_test, seed=seed), y_test)
-            rec = train_and_evaluate(model_name, (protected, y), test, epochs=epochs, batch_size=batch_size,
-                                     repeats=repeats, seed=seed, adaptation=scheme.adaptation)
-            records[scheme.label] = rec
-            row["test_accuracy"], row["test_accuracy_std"] = rec["test_accuracy_mean"], rec["test_accuracy_std"]
-        rows.append(row)
-    return pd.DataFrame(rows), records
+        public = scheme.protect_public(x_test, y_test, seed=seed)
+        inverted = learned_inversion(public, x_test, protected, epochs=inversion_epochs, seed=seed)
+    return privacy_scorecard(x, protected, y, block=block, non_members=x_test, matchers=matchers,
+                             inverted=inverted, seed=seed)

@@ -1,61 +1,81 @@
-"""Tables of a sweep's collected results, in the shape of the paper's tables."""
+"""Tables of a sweep's collected results, in the shape of the paper's tables.
+
+Inputs are the per-kind tables of :func:`pbmlib.workbench.results.collect_results`;
+nothing here guesses what a run measured from which columns happen to be present.
+Rows are compared only within one run (a study's reference row is the baseline of that
+study's other rows), and means are taken only over runs of the same data.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["split_by_kind", "accuracy_overview", "ssim_by_blocks", "by_setting"]
+__all__ = ["mixed_vs_reference", "augmentation_gain", "accuracy_overview", "ssim_by_blocks", "frontier"]
 
 
-def by_setting(table: pd.DataFrame, column: str) -> dict:
-    """``{setting: value}`` of one column of a scheme table, leaving out missing values.
+def mixed_vs_reference(study: pd.DataFrame) -> pd.DataFrame:
+    """Trained block-mixing rows beside the accuracy their study reached on the originals.
 
     Parameters
     ----------
-    table : DataFrame with a ``setting`` column (see :func:`pbmlib.experiments.scheme_study`)
-    column : str
-        An absent column gives an empty dict.
-    """
-    if column not in table:
-        return {}
-    rows = table[["setting", column]].dropna()
-    return {setting: (value.item() if hasattr(value, "item") else value)
-            for setting, value in rows.itertuples(index=False)}
-
-
-def split_by_kind(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Split :func:`pbmlib.sweeps.collect_results` rows by what they measured.
+    study : DataFrame of study rows (``collect_results(...)["study"]``)
 
     Returns
     -------
-    dict with keys ``"mixing"`` (rows with ``ssim_mean``), ``"training"`` (rows with
-    ``test_accuracy_original``), ``"augmentation"`` (rows with ``augmentation_gain``);
-    each a DataFrame, possibly empty.
+    DataFrame
+        The unaugmented, trained rows with ``n_blocks`` (one per run and setting), with
+        ``test_accuracy_original``: the mean accuracy of the reference row of the same run.
+        Runs without a reference row are left out.
     """
-    def having(column):
-        if column not in results:
-            return results.iloc[0:0]
-        return results[results[column].notna()].copy()
+    if study.empty:
+        return study
+    trained = study[study["test_accuracy_mean"].notna()]
+    reference = trained[trained["reference"].astype(bool)].set_index("run_id")["test_accuracy_mean"]
+    mixed = trained[trained["n_blocks"].notna() & trained["augment"].isna()].copy()
+    mixed = mixed[mixed["run_id"].isin(reference.index)]
+    mixed["test_accuracy_original"] = mixed["run_id"].map(reference)
+    return mixed
 
-    return {"mixing": having("ssim_mean"), "training": having("test_accuracy_original"),
-            "augmentation": having("augmentation_gain")}
+
+def augmentation_gain(study: pd.DataFrame) -> pd.DataFrame:
+    """Augmented rows beside the same setting unaugmented in the same run.
+
+    Returns
+    -------
+    DataFrame with ``stage``, ``model_name``, ``setting`` (the unaugmented one),
+    ``n_blocks``, ``augment``, ``test_accuracy_no_augment``, ``test_accuracy_augmented``
+    and ``augmentation_gain`` (points).
+    """
+    columns = ["stage", "model_name", "setting", "n_blocks", "augment", "test_accuracy_no_augment",
+               "test_accuracy_augmented", "augmentation_gain"]
+    if study.empty or study["augment"].isna().all():
+        return pd.DataFrame(columns=columns)
+    augmented = study[study["augment"].notna()].copy()
+    augmented["setting"] = augmented["setting"].str.replace(" +augment", "", regex=False)
+    plain = study[study["augment"].isna()].set_index(["run_id", "setting"])["test_accuracy_mean"]
+    augmented["test_accuracy_no_augment"] = [plain.get((r, s)) for r, s in
+                                             zip(augmented["run_id"], augmented["setting"])]
+    augmented["test_accuracy_augmented"] = augmented["test_accuracy_mean"]
+    augmented["augmentation_gain"] = 100 * (augmented["test_accuracy_augmented"]
+                                            - augmented["test_accuracy_no_augment"])
+    return augmented[columns]
 
 
 def accuracy_overview(training: pd.DataFrame) -> pd.DataFrame:
-    """Per model: accuracy trained on the originals, and the highest, lowest and mean
-    accuracy over all mixed configurations (the paper's Tables II/III).
+    """Per stage and model: accuracy trained on the originals, and the highest, lowest and
+    mean accuracy over all mixed configurations (the paper's Tables II/III).
 
     Parameters
     ----------
-    training : DataFrame with ``model_name``, ``test_accuracy``, ``test_accuracy_original``
+    training : DataFrame from :func:`mixed_vs_reference`
     """
-    grouped = training.groupby("model_name")
+    grouped = training.groupby(["stage", "model_name"])
     table = pd.DataFrame({
         "original": grouped["test_accuracy_original"].mean(),
-        "highest": grouped["test_accuracy"].max(),
-        "lowest": grouped["test_accuracy"].min(),
-        "mean": grouped["test_accuracy"].mean(),
-        "configurations": grouped["test_accuracy"].size(),
+        "highest": grouped["test_accuracy_mean"].max(),
+        "lowest": grouped["test_accuracy_mean"].min(),
+        "mean": grouped["test_accuracy_mean"].mean(),
+        "configurations": grouped["test_accuracy_mean"].size(),
     })
     table["highest_minus_lowest"] = table["highest"] - table["lowest"]
     table["original_minus_mean"] = table["original"] - table["mean"]
@@ -63,8 +83,16 @@ def accuracy_overview(training: pd.DataFrame) -> pd.DataFrame:
 
 
 def ssim_by_blocks(mixing: pd.DataFrame) -> pd.DataFrame:
-    """Mean SSIM (and its chance floor) per dataset and number of blocks N_b (the paper's Table IV)."""
-    columns = [c for c in ("ssim_mean", "ssim_floor_mean", "ssim_excess", "log10_restoration_probability")
-               if c in mixing]
-    keys = [k for k in ("dataset", "n_blocks") if k in mixing]
-    return mixing.groupby(keys)[columns].mean().sort_index()
+    """Mean SSIM (and its chance floor) per data set, set size and number of blocks N_b (the
+    paper's Table IV). Runs on different data (another data set or subset size) are never
+    averaged together."""
+    columns = ["ssim_mean", "ssim_floor_mean", "ssim_excess", "log10_restoration_probability"]
+    return mixing.groupby(["dataset", "n_images", "n_blocks"])[columns].mean().sort_index()
+
+
+def frontier(study: pd.DataFrame) -> pd.DataFrame:
+    """Study rows that ran the privacy scorecard and were trained: one point each on the
+    privacy/utility frontier."""
+    if study.empty or "reid_top1" not in study:
+        return study.iloc[0:0]
+    return study[study["reid_top1"].notna() & study["test_accuracy_mean"].notna()]

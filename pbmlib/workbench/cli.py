@@ -99,32 +99,37 @@ def _demo(args) -> int:
     return 0
 
 
+def _study_parameters(args) -> dict:
+    """The command's options as a study's parameters (JSON-able)."""
+    return {k: (str(v) if k == "schemes" else v) for k, v in vars(args).items() if k != "func"}
+
+
+def _print_study(table, columns) -> None:
+    shown = table[[c for c in columns if c in table]]
+    print(shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}"))
+
+
 def _compare(args) -> int:
-    from .._io import versions, write_json_atomic
     from ..data.augmentation import Augmentation
     from ..data.datasets import load_dataset
-    from ..learn.studies import utility_study
+    from ..learn.studies import run_study
+    from ..schemes import get_scheme
+    from .results import write_study
 
+    pbm = [get_scheme("pbm", block=block, n_donors=args.donors, rounds=args.rounds, p=args.p) for block in args.blocks]
+    conditions = [get_scheme("none")] + pbm
+    if args.augment:
+        conditions += [(scheme, Augmentation(mode=args.augment)) for scheme in pbm]
     data = load_dataset(args.dataset, size=args.size)
-    table, records = utility_study(
-        data, blocks=args.blocks, model_name=args.model, n_donors=args.donors, rounds=args.rounds, p=args.p,
-        augment=Augmentation(mode=args.augment) if args.augment else None, epochs=args.epochs,
-        batch_size=args.batch_size, repeats=args.repeats, seed=args.seed, verbose=0,
-    )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    from .._io import write_bytes_atomic
-
-    write_bytes_atomic(out / "comparison.csv", table.to_csv(index=False).encode())
-    write_json_atomic(out / "comparison.json", {"arguments": {k: v for k, v in vars(args).items() if k != "func"},
-                                                "table": table.to_dict(orient="records"), "records": records,
-                                                "versions": versions()})
-    shown = table.drop(columns=["ssim_floor_mean", "log10_restoration_probability"])
+    table, records = run_study(data, conditions, model_name=args.model, epochs=args.epochs,
+                               batch_size=args.batch_size, repeats=args.repeats, seed=args.seed)
+    results = write_study(args.out, _study_parameters(args), table, records)
     print(f"{args.model} on {args.dataset} ({len(data)} images), {args.repeats} repeats x {args.epochs} epochs, "
           f"N_s = {args.donors}, N_t = {args.rounds}; clean test set")
-    print(shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}"))
+    _print_study(table, ["setting", "n_blocks", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean",
+                         "ssim_mean", "accuracy_drop"])
     print(f"SSIM floor (random same-label pair): {table['ssim_floor_mean'].iloc[0]:.3f}")
-    print(f"wrote {out / 'comparison.csv'} and {out / 'comparison.json'}")
+    print(f"wrote {results} and {results.parent / 'study.csv'}")
     return 0
 
 
@@ -169,25 +174,19 @@ def _scheme_spec(text: str):
 
 
 def _schemes(args) -> int:
-    from .._io import versions, write_bytes_atomic, write_json_atomic
     from ..data.datasets import ImageSet, load_dataset
-    from ..learn.studies import scheme_study
+    from ..learn.studies import run_study
+    from .results import write_study
 
     data = load_dataset(args.dataset, size=args.size)
     if args.rgb and data.images.ndim == 3:
         data = ImageSet(np.repeat(data.images[..., None], 3, axis=3), data.labels, data.files, data.description)
-    table, records = scheme_study(data, args.schemes, attack_block=args.attack_block, epochs=args.epochs,
-                                  repeats=args.repeats, inversion=args.inversion, seed=args.seed)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(out / "schemes.csv", table.to_csv(index=False).encode())
-    write_json_atomic(out / "schemes.json", {"arguments": {k: str(v) for k, v in vars(args).items() if k != "func"},
-                                             "table": table.to_dict(orient="records"), "records": records,
-                                             "versions": versions()})
-    columns = [c for c in ("setting", "test_accuracy", "ssim_mean", "ssim_floor_mean", "reid_top1", "reid_top1_attack",
-                           "membership_auc") if c in table]
-    print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"chance of re-identification top-1: {table['reid_chance_top1'].iloc[0]:.3f}; wrote {out / 'schemes.csv'}")
+    table, records = run_study(data, args.schemes, scorecard=True, attack_block=args.attack_block,
+                               epochs=args.epochs, repeats=args.repeats, inversion=args.inversion, seed=args.seed)
+    results = write_study(args.out, _study_parameters(args), table, records)
+    _print_study(table, ["setting", "test_accuracy_mean", "ssim_mean", "ssim_floor_mean", "reid_top1",
+                         "reid_top1_attack", "membership_auc"])
+    print(f"chance of re-identification top-1: {table['reid_chance_top1'].iloc[0]:.3f}; wrote {results}")
     return 0
 
 

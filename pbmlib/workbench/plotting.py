@@ -28,7 +28,8 @@ def _pyplot():
     return plt
 
 
-def show_pairs(originals, mixed, *, block=None, labels=None, n: int = 6, title: str | None = None):
+def show_pairs(originals, mixed, *, block=None, labels=None, n: int = 6, title: str | None = None,
+               rows: tuple[str, str] = ("original", "mixed")):
     """Originals (top row) above their mixed versions (bottom row), block grid drawn in red.
 
     Parameters
@@ -40,6 +41,8 @@ def show_pairs(originals, mixed, *, block=None, labels=None, n: int = 6, title: 
         Shown as column titles.
     n : int
         Number of columns (first n images).
+    rows : (str, str)
+        Labels of the top and bottom rows.
     """
     plt = _pyplot()
     n = min(n, len(originals))
@@ -59,8 +62,8 @@ def show_pairs(originals, mixed, *, block=None, labels=None, n: int = 6, title: 
             ax.set_yticks([])
         if labels is not None:
             axes[0, j].set_title(str(labels[j]), fontsize=8)
-    axes[0, 0].set_ylabel("original")
-    axes[1, 0].set_ylabel("mixed")
+    axes[0, 0].set_ylabel(rows[0])
+    axes[1, 0].set_ylabel(rows[1])
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -72,7 +75,7 @@ def plot_learning_curves(records: dict, *, metric: str = "loss"):
 
     Parameters
     ----------
-    records : dict of name -> record of :func:`pbmlib.training.train_and_evaluate`
+    records : dict of name -> record of :func:`pbmlib.learn.training.train_and_evaluate`
     metric : "loss" or "accuracy"
     """
     import seaborn as sns
@@ -109,7 +112,7 @@ def plot_accuracy_comparison(records: dict):
 
 def save_training_figures(records: dict, output_dir) -> list[str]:
     """Write ``learning_curves.png`` (training loss per epoch) and ``accuracy.png`` (clean-test
-    accuracy per condition) for the records of :func:`pbmlib.training.compare_training`."""
+    accuracy per condition) for the records of :func:`pbmlib.learn.studies.run_study`."""
     from pathlib import Path
 
     out = Path(output_dir)
@@ -191,11 +194,11 @@ def plot_mixing_time(frame: pd.DataFrame, *, title: str | None = None):
     return fig
 
 
-def plot_privacy_utility(table: pd.DataFrame, *, x: str = "reid_top1", y: str = "test_accuracy"):
+def plot_privacy_utility(table: pd.DataFrame, *, x: str = "reid_top1", y: str = "test_accuracy_mean"):
     """The privacy/utility frontier: utility against the worst attack's success, one point per setting.
 
-    ``table`` has ``scheme``, ``setting``, ``x`` and ``y`` columns (see
-    :func:`pbmlib.experiments.scheme_study`); better protections sit further left.
+    ``table`` holds study rows (:func:`pbmlib.learn.studies.run_study`): ``scheme``,
+    ``setting``, ``reference``, ``x`` and ``y``; better protections sit further left.
     """
     import seaborn as sns
 
@@ -203,12 +206,12 @@ def plot_privacy_utility(table: pd.DataFrame, *, x: str = "reid_top1", y: str = 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     sns.scatterplot(table, x=x, y=y, hue="scheme", style="scheme", s=80, ax=ax)
     for _, row in table.iterrows():
-        ax.annotate(row["setting"].split(" ", 1)[-1] if row["scheme"] != "none" else "originals",
+        ax.annotate("originals" if row["reference"] else row["setting"].split(" ", 1)[-1],
                     (row[x], row[y]), fontsize=6, xytext=(4, 3), textcoords="offset points")
     if "reid_chance_top1" in table:
         ax.axvline(table["reid_chance_top1"].iloc[0], ls=":", color="grey", label="chance")
     ax.set_xlabel("worst attack: re-identification top-1 rate" if x == "reid_top1" else x)
-    ax.set_ylabel("clean test accuracy" if y == "test_accuracy" else y)
+    ax.set_ylabel("clean test accuracy" if y == "test_accuracy_mean" else y)
     ax.set_xlim(-0.02, 1.02)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -33,7 +33,7 @@ import pandas as pd
 from .._io import versions, write_bytes_atomic
 from ..privacy.matchers import MATCHERS
 
-__all__ = ["RESULTS_NAME", "KINDS", "STUDY_ROW_FIELDS", "SCORECARD_FIELDS", "write_results", "read_results",
+__all__ = ["RESULTS_NAME", "KINDS", "STUDY_ROW_FIELDS", "SCORECARD_FIELDS", "write_results", "write_study", "read_results",
            "collect_results", "to_json_value"]
 
 RESULTS_NAME = "results.json"
@@ -211,3 +211,32 @@ def collect_results(sweep_dir: str | os.PathLike) -> dict:
             rows["mixing"].append({**head, **{k: v for k, v in document.items()
                                               if k not in ("kind", "parameters", "versions")}})
     return {kind: pd.DataFrame(found) for kind, found in rows.items()}
+
+
+def write_study(output_dir: str | os.PathLike, parameters: dict, table, records: dict | None = None) -> Path:
+    """Write a study's outputs: ``study.csv`` (the table), ``results.json`` (kind ``study``) and,
+    with training records, ``learning_curves.png`` and ``accuracy.png``.
+
+    Parameters
+    ----------
+    output_dir : path
+    parameters : dict
+        The notebook's parameters or the command's options.
+    table : DataFrame
+        From :func:`pbmlib.learn.studies.run_study`.
+    records : dict, optional
+        Its training records.
+
+    Returns
+    -------
+    Path of ``results.json``.
+    """
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(out / "study.csv", table.to_csv(index=False).encode())
+    figures = []
+    if records:
+        from .plotting import save_training_figures
+
+        figures = save_training_figures(records, out)
+    return write_results(out, "study", parameters, rows=table, figures=figures)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from .._validation import divisors
 from ..data.datasets import ImageSet, load_dataset
+from ..data.split import stratified_subsample
 from ..pbm.mixing import mix_blocks, n_blocks
 from ..privacy.similarity import ssim_floor_scores, ssim_scores
 from ..pbm.restoration import restoration_log10_probability
@@ -50,7 +51,7 @@ def explore_mixing(data: ImageSet, *, block: tuple[int, int], n_donors: int = 10
     t0 = time.perf_counter()
     sample = data
     if len(data) > max_images:
-        sample = data.subset(np.sort(np.random.default_rng(seed).permutation(len(data))[:max_images]))
+        sample = data.subset(stratified_subsample(data.labels, max_images, seed=seed))
     mixed = mix_blocks(sample.images, sample.labels, block=block, n_donors=n_donors, rounds=rounds, p=p, seed=seed)
     nb = n_blocks(sample.images.shape[1:], block)
     sizes = {str(c): int((data.labels == c).sum()) for c in data.classes}
@@ -69,8 +70,11 @@ def explore_mixing(data: ImageSet, *, block: tuple[int, int], n_donors: int = 10
 
 
 def quick_sweep(data: ImageSet, parameter: str, values: list, *, base: dict | None = None, train: bool = False,
-                epochs: int = 5, seed: int = 0, progress=None) -> pd.DataFrame:
+                epochs: int = 5, seed=0, progress=None) -> pd.DataFrame:
     """SSIM (and optionally small-CNN accuracy) against one mixing parameter, in-process.
+
+    A :func:`pbmlib.learn.studies.run_study` over PBM settings that differ in one
+    parameter, with the unprotected reference row first when training.
 
     Parameters
     ----------
@@ -83,35 +87,26 @@ def quick_sweep(data: ImageSet, parameter: str, values: list, *, base: dict | No
     train : bool
         Also train the small CNN on the mixed training part and test on clean images.
     progress : callable, optional
-        Called as ``progress(done, total)`` after each value.
+        Called as ``progress(done, total)`` after each condition.
 
     Returns
     -------
-    DataFrame with ``parameter``, ``value``, ``n_blocks``, ``ssim_mean``,
-    ``ssim_floor_mean`` (and ``test_accuracy``).
+    DataFrame of study rows (:data:`pbmlib.workbench.results.STUDY_ROW_FIELDS`) with
+    ``parameter`` and ``value`` (the swept value) added.
     """
-    from ..learn.studies import split_dataset
-    from ..learn.training import train_and_evaluate
+    from ..learn.studies import run_study
+    from ..schemes import get_scheme
 
     if parameter not in SWEEPABLE:
         raise ValueError(f"parameter must be one of {SWEEPABLE}, got {parameter!r}")
     settings = {"block": (5, 5), "n_donors": 10, "rounds": 1, "p": 0.5, **(base or {})}
-    (x, y), test = split_dataset(data, seed=seed)
-    floor = float(ssim_floor_scores(x, y, seed=seed).mean())
-    rows = []
-    for i, value in enumerate(values):
-        params = {**settings, parameter: tuple(value) if parameter == "block" else value}
-        mixed = mix_blocks(x, y, seed=seed, **params)
-        row = {"parameter": parameter, "value": "x".join(map(str, value)) if parameter == "block" else value,
-               "n_blocks": n_blocks(x.shape[1:], params["block"]), "ssim_mean": float(ssim_scores(x, mixed).mean()),
-               "ssim_floor_mean": floor}
-        if train:
-            record = train_and_evaluate("small_cnn", (mixed, y), test, epochs=epochs, seed=seed)
-            row["test_accuracy"] = record["test_accuracy_mean"]
-        rows.append(row)
-        if progress is not None:
-            progress(i + 1, len(values))
-    return pd.DataFrame(rows)
+    schemes = [get_scheme("pbm", **{**settings, parameter: value}) for value in values]
+    conditions = ([get_scheme("none")] if train else []) + schemes
+    table, _ = run_study(data, conditions, train=train, epochs=epochs, seed=seed, progress=progress)
+    table["parameter"] = parameter
+    shown = ["x".join(map(str, v)) if parameter == "block" else v for v in values]
+    table["value"] = (["originals"] if train else []) + shown
+    return table
 
 
 def plot_quick_sweep(table: pd.DataFrame):
@@ -119,15 +114,19 @@ def plot_quick_sweep(table: pd.DataFrame):
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    metrics = [c for c in ("ssim_mean", "test_accuracy") if c in table]
+    mixed = table[~table["reference"]]
+    metrics = ["ssim_mean"] + (["test_accuracy_mean"] if mixed["test_accuracy_mean"].notna().any() else [])
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        sns.pointplot(table, x="value", y=metric, ax=ax, label="mixed vs original" if metric == "ssim_mean" else None)
+        sns.pointplot(mixed, x="value", y=metric, ax=ax, label="mixed" if metric == "ssim_mean" else None)
         if metric == "ssim_mean":
             ax.axhline(table["ssim_floor_mean"].iloc[0], ls=":", color="grey", label="floor: random same-label")
-            ax.legend(fontsize=7)
+        else:
+            ax.axhline(table.loc[table["reference"], metric].iloc[0], ls="--", color="grey",
+                       label="trained on originals")
+        ax.legend(fontsize=7)
         ax.set_xlabel(table["parameter"].iloc[0])
-        ax.set_ylabel({"ssim_mean": "mean SSIM", "test_accuracy": "clean test accuracy"}[metric])
+        ax.set_ylabel({"ssim_mean": "mean SSIM", "test_accuracy_mean": "clean test accuracy"}[metric])
     fig.tight_layout()
     return fig
 

@@ -1,0 +1,124 @@
+"""Every notebook is paired with its script, declares typed parameters, and runs under papermill,
+writing a results.json that matches its kind's schema."""
+
+import json
+from pathlib import Path
+
+import jupytext
+import nbformat
+import papermill as pm
+import pytest
+
+from pbmlib.workbench.results import read_results
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_every_notebook_has_a_paired_script_that_agrees():
+    assert [nb.stem for nb in NOTEBOOKS] == ["00_explore", "01_mixing", "02_training", "03_augmentation", "04_analysis",
+                                             "05_privacy", "06_schemes"]
+    for path in NOTEBOOKS:
+        script = jupytext.read(path.with_suffix(".py"))
+        notebook = nbformat.read(path, as_version=4)
+        assert len(script.cells) == len(notebook.cells), path.name
+        for a, b in zip(script.cells, notebook.cells):
+            assert (a.cell_type, a.source) == (b.cell_type, b.source), f"{path.name}: run jupytext --sync"
+            assert a.metadata.get("tags", []) == b.metadata.get("tags", [])
+        assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), "commit without outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_is_typed_and_documented(path):
+    tagged = [c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    params = pm.inspect_notebook(str(path))
+    if path.stem != "00_explore":  # the interactive explorer writes no results
+        assert "output_dir" in params
+    for name, info in params.items():
+        assert info["inferred_type_name"] != "None", f"{path.name}: {name} has no type"
+        assert info["help"], f"{path.name}: {name} has no help comment"
+
+
+def execute(name, tmp_path, **params):
+    out = tmp_path / name
+    out.mkdir()
+    pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out / f"{name}.ipynb"),
+                        parameters={**params, "output_dir": str(out)}, progress_bar=False, cwd=str(tmp_path))
+    return out, read_results(out / "results.json")
+
+
+def rows_by_setting(results):
+    return {row["setting"]: row for row in results["rows"]}
+
+
+@pytest.mark.slow
+def test_mixing_notebook(tmp_path):
+    out, results = execute("01_mixing", tmp_path, block_height=5, block_width=1, n_images=40, rounds=2)
+    assert results["kind"] == "mixing"
+    assert results["parameters"]["block_height"] == 5 and results["n_blocks"] == 125
+    assert results["n_images"] == 40
+    assert 0 < results["ssim_floor_mean"] < 1 and 0 < results["ssim_mean"] < 1
+    assert results["ssim_excess"] == pytest.approx(results["ssim_mean"] - results["ssim_floor_mean"])
+    assert results["blocks_kept_fraction"] == pytest.approx(0.25, abs=0.05)
+    assert results["log10_restoration_probability"] < -1000
+    assert (out / "mixing_examples.png").stat().st_size > 10_000
+    assert (out / "ssim_per_class.csv").read_text().startswith("class,ssim_mean")
+
+
+@pytest.mark.slow
+def test_training_notebook(tmp_path):
+    out, results = execute("02_training", tmp_path, epochs=1, repeats=1, block_height=5, block_width=5)
+    rows = rows_by_setting(results)
+    assert set(rows) == {"none", "pbm block=5x5"} and rows["none"]["reference"]
+    assert rows["none"]["accuracy_drop"] == 0
+    mixed = rows["pbm block=5x5"]
+    assert mixed["n_blocks"] == 25 and 0 <= mixed["test_accuracy_mean"] <= 1
+    assert mixed["accuracy_drop"] == pytest.approx(100 * (rows["none"]["test_accuracy_mean"]
+                                                          - mixed["test_accuracy_mean"]))
+    assert {"learning_curves.png", "accuracy.png", "study.csv"} <= {p.name for p in out.iterdir()}
+
+
+@pytest.mark.slow
+def test_augmentation_notebook(tmp_path):
+    out, results = execute("03_augmentation", tmp_path, epochs=1, repeats=1, block_height=5, block_width=5)
+    rows = rows_by_setting(results)
+    assert set(rows) == {"pbm block=5x5", "pbm block=5x5 +augment"}
+    assert rows["pbm block=5x5 +augment"]["augment"] == "offline" and rows["pbm block=5x5"]["augment"] is None
+    # the same mixed set under both conditions
+    assert rows["pbm block=5x5"]["ssim_mean"] == rows["pbm block=5x5 +augment"]["ssim_mean"]
+    assert {"learning_curves.png", "accuracy.png", "augmentation_examples.png", "study.csv"} <= {
+        p.name for p in out.iterdir()}
+
+
+@pytest.mark.slow
+def test_privacy_notebook(tmp_path):
+    out, results = execute("05_privacy", tmp_path, pbm_blocks=[[5, 5]], baselines=[{"scheme": "blur", "sigma": 1.0}],
+                           matchers=["pixel", "blocks"], inversion=False, epochs=1, repeats=1)
+    rows = rows_by_setting(results)
+    assert list(rows) == ["none", "pbm block=5x5", "blur sigma=1.0"]
+    assert rows["none"]["reid_top1"] == 1.0
+    assert rows["pbm block=5x5"]["reid_top1"] > 0.9  # identical blocks give the faces away
+    assert rows["pbm block=5x5"]["membership_auc"] > 0.95
+    assert 0 < rows["pbm block=5x5"]["blocks_verbatim_fraction"] < 1
+    assert rows["pbm block=5x5"]["log10_restoration_probability"] < -1000
+    assert rows["blur sigma=1.0"]["log10_restoration_probability"] is None
+    assert all(row["test_accuracy_mean"] is not None for row in rows.values())
+    assert {"privacy_utility.png", "schemes_examples.png", "study.csv"} <= {p.name for p in out.iterdir()}
+
+
+@pytest.mark.slow
+def test_schemes_notebook(tmp_path):
+    schemes = [{"scheme": "none"}, {"scheme": "pbm", "block": [6, 6]}, {"scheme": "visualmixer"},
+               {"scheme": "pixel_encryption"}, {"scheme": "block_encryption"}]
+    out, results = execute("06_schemes", tmp_path, schemes=schemes, matchers=["pixel", "invariant", "mosaic"],
+                           inversion=False, epochs=1, repeats=1)
+    rows = {row["scheme"]: row for row in results["rows"]}
+    assert set(rows) == {"none", "pbm", "visualmixer", "pixel_encryption", "block_encryption"}
+    assert rows["none"]["accuracy_drop"] == 0
+    assert rows["pixel_encryption"]["reid_top1_attack"] == "invariant"
+    assert rows["pixel_encryption"]["reid_top1"] == 1.0  # the invariant gives every face away
+    # the mosaic attack reads VisualMixer's own 8x8 windows, not a generic block
+    assert (rows["visualmixer"]["attack_block_height"], rows["visualmixer"]["attack_block_width"]) == (8, 8)
+    assert rows["visualmixer"]["reid_top1"] > 0.9
+    assert {"privacy_utility.png", "schemes_examples.png", "study.csv"} <= {p.name for p in out.iterdir()}
