@@ -129,17 +129,17 @@ def test_face_matcher_reidentifies_copies_not_noise():
 def test_baseline_schemes_known_outputs():
     x = np.zeros((2, 10, 10), np.uint8)
     x[:, :5] = 200
-    pix = get_scheme("pixelate", cell=5).protect(x, [0, 1])
+    pix = get_scheme("pixelate", cell=5).fit_protect(x, [0, 1])
     np.testing.assert_array_equal(pix, x)  # already constant per 5x5 cell
     y = x.copy()
     y[0, 0, 0] = 0
-    assert get_scheme("pixelate", cell=5).protect(y, [0, 1])[0, 0, 0] == 192  # (24*200)/25
-    masked = get_scheme("mask", fraction=0.4).protect(np.full((1, 10, 10), 9, np.uint8), [0])
+    assert get_scheme("pixelate", cell=5).fit_protect(y, [0, 1])[0, 0, 0] == 192  # (24*200)/25
+    masked = get_scheme("mask", fraction=0.4).fit_protect(np.full((1, 10, 10), 9, np.uint8), [0])
     assert (masked[0, 3:7, 3:7] == 0).all() and masked.sum() == 9 * 84
-    flat = get_scheme("blur", sigma=1.5).protect(np.full((1, 8, 8, 3), 77, np.uint8), [0])
+    flat = get_scheme("blur", sigma=1.5).fit_protect(np.full((1, 8, 8, 3), 77, np.uint8), [0])
     assert (flat == 77).all()
     with pytest.raises(ValueError, match="does not divide"):
-        get_scheme("pixelate", cell=3).protect(x, [0, 1])
+        get_scheme("pixelate", cell=3).fit_protect(x, [0, 1])
     with pytest.raises(ValueError, match="unknown scheme"):
         get_scheme("rot13")
     with pytest.raises(ValueError, match="bad parameters"):
@@ -150,8 +150,9 @@ def test_baseline_schemes_known_outputs():
 def test_pbm_scheme_is_mix_blocks(noise):
     images, labels = noise
     scheme = get_scheme("pbm", block=(5, 4), n_donors=3, rounds=2)
-    np.testing.assert_array_equal(scheme.protect(images, labels, seed=4),
-                                  pbmlib.mix_blocks(images, labels, block=(5, 4), n_donors=3, rounds=2, seed=4))
+    np.testing.assert_array_equal(scheme.fit_protect(images, labels, seed=4),  # mixes on the fitted stream
+                                  pbmlib.mix_blocks(images, labels, block=(5, 4), n_donors=3, rounds=2,
+                                                    seed=np.random.default_rng(scheme.seeds_[0])))
     assert not scheme.transforms_test and scheme.label == "pbm block=5x4 n_donors=3 rounds=2"
     assert get_scheme("pbm", block=(5, 5)).label == "pbm block=5x5"
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_block, check_images, check_rng
+from .base import Scheme, block_view, check_int_param
 
-__all__ = ["window_energy", "visual_feature_entropy", "visualmixer_shuffle"]
+__all__ = ["window_energy", "visual_feature_entropy", "visualmixer_shuffle", "VisualMixer"]
 
 
 def window_energy(images, window: int) -> np.ndarray:
@@ -41,12 +42,10 @@ def window_energy(images, window: int) -> np.ndarray:
     """
     x = check_images(images)
     x = (x if x.ndim == 4 else x[..., None]).astype(np.float64)
-    n, h, w, c = x.shape
-    check_block((h, w), (window, window))
-    cells = x.reshape(n, h // window, window, w // window, window, c)
-    dy = np.diff(cells, axis=2)
+    cells = block_view(x, (window, window))  # (N, gh, gw, window, window, C)
+    dy = np.diff(cells, axis=3)
     dx = np.diff(cells, axis=4)
-    return (dy**2).sum(axis=(2, 4)) + (dx**2).sum(axis=(2, 4))
+    return (dy**2).sum(axis=(3, 4)) + (dx**2).sum(axis=(3, 4))
 
 
 def visual_feature_entropy(images, *, window: int = 16) -> np.ndarray:
@@ -106,3 +105,67 @@ def visualmixer_shuffle(images, *, window: int = 8, levels=(1, 2, 4), seed=None)
         mask = np.repeat(np.repeat(level == i, window, axis=1), window, axis=2)[..., None]
         np.copyto(out, shuffled, where=np.broadcast_to(mask, out.shape))
     return out if images.ndim == 4 else out[..., 0]
+
+
+class VisualMixer(Scheme):
+    """VisualMixer [1]_: sub-blocks shuffled inside every window, finer where the visual
+    features are denser; training and test images are both shuffled (``transforms_test``).
+
+    Parameters
+    ----------
+    window : int, default=8
+        Window side in pixels; must divide the image height and width (the paper uses 16
+        at 224 x 224).
+    levels : sequence of int, default=(1, 2, 4)
+        Sub-block sides from finest to coarsest; each must divide ``window``. Stored as a
+        tuple.
+
+    Fitted attributes
+    -----------------
+    seeds_ : tuple of two numpy.random.SeedSequence
+        The training stream (used by :meth:`protect`) and the test stream (used by
+        :meth:`protect_test`): VisualMixer is a procedure, not a key, so test images get
+        fresh randomness independent of the training images'.
+
+    Notes
+    -----
+    The attacker knows the window grid (:meth:`attack_block` returns ``(window, window)``):
+    every window keeps its pixel values, so its mean survives (the mosaic matcher).
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    >>> scheme = VisualMixer(window=8).fit(x, seed=0)
+    >>> scheme.protect(x).shape, scheme.attack_block(x.shape[1:])
+    ((2, 16, 16, 3), (8, 8))
+    """
+
+    name = "visualmixer"
+    transforms_test = True
+    _n_streams = 2
+
+    def __init__(self, *, window: int = 8, levels=(1, 2, 4)):
+        self.window = check_int_param(self.name, "window", window)
+        try:
+            levels = tuple(levels)
+        except TypeError:
+            raise ValueError(f"{self.name}: levels must be a sequence of sub-block sides, got {levels!r}") from None
+        if not levels:
+            raise ValueError(f"{self.name}: levels must hold at least one sub-block side, got {levels!r}")
+        self.levels = tuple(check_int_param(self.name, "levels", v) for v in levels)
+        bad = [v for v in self.levels if self.window % v]
+        if bad:
+            raise ValueError(f"{self.name}: levels {bad} do not divide the window {self.window}; "
+                             f"use divisors of {self.window}")
+
+    def _check_data(self, images, labels):
+        check_block(images.shape[1:3], (self.window, self.window))
+
+    def _protect(self, images, labels):
+        return visualmixer_shuffle(images, window=self.window, levels=self.levels, seed=self._rng(0))
+
+    def _protect_test(self, images):
+        return visualmixer_shuffle(images, window=self.window, levels=self.levels, seed=self._rng(1))
+
+    def attack_block(self, image_shape):
+        return check_block(tuple(image_shape)[:2], (self.window, self.window))

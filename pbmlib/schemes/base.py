@@ -1,0 +1,368 @@
+"""The scheme contract: every protection is a :class:`Scheme`, fitted once and applied many times.
+
+A scheme follows the scikit-learn estimator habits:
+
+- parameters are keyword-only, stored on the instance and validated in ``__init__``
+  (a bad value raises :class:`ValueError` naming the parameter);
+- :meth:`Scheme.fit` draws *all* random state (keys, shuffling streams) once, from
+  child seed sequences of ``seed`` (:func:`numpy.random.SeedSequence.spawn`), and stores
+  it in fitted attributes ending in ``_`` (``seeds_``, ``image_shape_``, ``key_``);
+- :meth:`Scheme.protect` and :meth:`Scheme.protect_test` only replay that state, so calling
+  them twice gives the same bytes.
+
+A scheme also says, through methods rather than its name, what a study needs to know:
+whether the test set is transformed (``transforms_test``), which adaptation network a
+classifier needs (``adaptation``), the block geometry an attacker knows
+(:meth:`Scheme.attack_block`) and its brute-force restoration count where it has one
+(:meth:`Scheme.restoration_log10_probability`).
+
+Adding a scheme is one module with a :class:`Scheme` subclass plus one entry in
+:data:`pbmlib.schemes.registry.SCHEMES`. A subclass declares its parameters as the
+keyword-only arguments of ``__init__``, stores each under the same name, and implements
+``_protect`` (and ``_fit``/``_protect_test`` where needed).
+
+Examples
+--------
+>>> import numpy as np
+>>> from pbmlib.schemes import get_scheme
+>>> x = np.random.default_rng(0).integers(0, 256, (6, 10, 10), dtype=np.uint8)
+>>> scheme = get_scheme("pbm", block=5)
+>>> scheme.label, scheme.get_params()
+('pbm block=5x5', {'block': (5, 5), 'n_donors': 10, 'rounds': 1, 'p': 0.5})
+>>> mixed = scheme.fit_protect(x, [0, 0, 0, 1, 1, 1], seed=0)
+>>> mixed.shape, mixed.dtype.name
+((6, 10, 10), 'uint8')
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from typing import ClassVar
+
+import numpy as np
+from skimage.util import view_as_blocks
+
+from .._validation import check_block, check_images, check_labels, spawn_seeds
+
+__all__ = ["Scheme"]
+
+
+class Scheme:
+    """Base class of every protection (see the module docstring for the contract).
+
+    Class attributes
+    ----------------
+    name : str
+        Registry name, e.g. ``"pbm"``.
+    transforms_test : bool, default=False
+        Test images must go through :meth:`protect_test` before a classifier sees them.
+    adaptation : {None, "pixel", "block"}, default=None
+        Adaptation network a classifier needs in front (``build_model(adaptation=...)``).
+    is_reference : bool, default=False
+        True only for the unprotected reference (``"none"``).
+    randomized : bool, default=True
+        False for deterministic schemes, which ignore ``seed``.
+
+    Fitted attributes
+    -----------------
+    seeds_ : tuple of numpy.random.SeedSequence
+        Child seed streams drawn by :meth:`fit` (empty for deterministic schemes).
+    image_shape_ : tuple of int
+        Shape of one image seen by :meth:`fit`, ``(H, W)`` or ``(H, W, C)``.
+    """
+
+    name: ClassVar[str] = ""
+    transforms_test: ClassVar[bool] = False
+    adaptation: ClassVar[str | None] = None
+    is_reference: ClassVar[bool] = False
+    randomized: ClassVar[bool] = True
+    #: number of child seed streams :meth:`fit` draws (ignored when not ``randomized``)
+    _n_streams: ClassVar[int] = 1
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    @classmethod
+    def _param_signature(cls) -> list[inspect.Parameter]:
+        """The keyword-only parameters of ``__init__``, in order."""
+        if cls.__init__ is object.__init__:
+            return []
+        return [p for p in inspect.signature(cls.__init__).parameters.values() if p.kind is p.KEYWORD_ONLY]
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """Names of the constructor parameters, in order."""
+        return [p.name for p in cls._param_signature()]
+
+    def get_params(self) -> dict:
+        """The constructor parameters as stored (validated, e.g. ``block`` as a tuple)."""
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def clone(self) -> "Scheme":
+        """A new, unfitted scheme with the same parameters."""
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    @property
+    def label(self) -> str:
+        """Short description: the name, the first parameter, and any other parameter not at
+        its default, e.g. ``"pbm block=5x5"``, ``"pbm block=5x5 rounds=3"``, ``"blur sigma=2.0"``."""
+        parts = [self.name]
+        for i, param in enumerate(self._param_signature()):
+            value = getattr(self, param.name)
+            if i > 0 and _same(value, param.default):
+                continue
+            if isinstance(value, tuple):
+                value = "x".join(str(v) for v in value)
+            parts.append(f"{param.name}={value}")
+        return " ".join(parts)
+
+    def to_dict(self) -> dict:
+        """``{"scheme": name, **params}``, JSON-able (tuples become lists);
+        ``get_scheme(**d)`` rebuilds the scheme from it."""
+        return {"scheme": self.name,
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}}
+
+    # -- fitting and applying -----------------------------------------------------------------
+
+    def fit(self, images, labels=None, *, seed=None) -> "Scheme":
+        """Draw the scheme's random state (keys, shuffling streams) once.
+
+        Parameters
+        ----------
+        images : ndarray of shape (N, H, W) or (N, H, W, C), uint8 in [0, 255]
+            The training images; their geometry (and channels, for the keyed schemes) is
+            checked and remembered. Not modified.
+        labels : sequence of hashables, length N, optional
+            Class of each image (PBM needs them).
+        seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+            Pass an int for reproducible output. None draws fresh entropy; a Generator is
+            drawn from (the same state gives the same scheme). Child streams come from
+            ``SeedSequence.spawn``. Deterministic schemes check the type and ignore it.
+
+        Returns
+        -------
+        self
+        """
+        images = check_images(images)
+        if labels is not None:
+            check_labels(labels, images.shape[0])
+        self.__dict__.pop("image_shape_", None)  # unfitted until this fit succeeds
+        self._check_data(images, labels)
+        if self.randomized:
+            self.seeds_ = tuple(spawn_seeds(seed, self._n_streams))
+        else:
+            _check_seed(seed)
+            self.seeds_ = ()
+        self._draw(images)
+        self.image_shape_ = tuple(int(s) for s in images.shape[1:])
+        return self
+
+    def protect(self, images, labels=None) -> np.ndarray:
+        """The protected training set.
+
+        Parameters
+        ----------
+        images : ndarray of shape (N, H, W) or (N, H, W, C), uint8 in [0, 255]
+            Not modified.
+        labels : sequence of hashables, length N, optional
+            Class of each image (PBM needs them).
+
+        Returns
+        -------
+        ndarray of the shape of ``images``, uint8 (a new array). The same bytes on every
+        call: the randomness was drawn by :meth:`fit`.
+        """
+        self._check_fitted()
+        images = check_images(images)
+        if labels is not None:
+            check_labels(labels, images.shape[0])
+        return self._protect(images, labels)
+
+    def fit_protect(self, images, labels=None, *, seed=None) -> np.ndarray:
+        """``fit(images, labels, seed=seed).protect(images, labels)``."""
+        return self.fit(images, labels, seed=seed).protect(images, labels)
+
+    def protect_test(self, images) -> np.ndarray:
+        """Test images as a classifier trained on the protected set must see them.
+
+        Parameters
+        ----------
+        images : ndarray of shape (N, H, W) or (N, H, W, C), uint8 in [0, 255]
+
+        Returns
+        -------
+        ndarray of the shape of ``images``, uint8: a copy unless ``transforms_test``
+        (keyed schemes encrypt with the fitted key; VisualMixer shuffles with its own
+        fitted test stream).
+        """
+        self._check_fitted()
+        images = check_images(images)
+        if not self.transforms_test:
+            return images.copy()
+        return self._protect_test(images)
+
+    def protect_public(self, images, labels=None, *, seed=None) -> np.ndarray:
+        """What an attacker gets by running the scheme on public images.
+
+        With ``transforms_test`` the attacker can submit images to the deployed scheme and
+        obtains :meth:`protect_test` ``(images)`` (the same key: a chosen-plaintext
+        setting; needs :meth:`fit` first). Otherwise the attacker runs the published
+        procedure with their own randomness: ``self.clone().fit_protect(images, labels,
+        seed=seed)``, which leaves this scheme's fitted state alone.
+
+        Parameters
+        ----------
+        images : ndarray of shape (M, H, W) or (M, H, W, C), uint8 in [0, 255]
+        labels : sequence of hashables, length M, optional
+        seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+            The attacker's randomness (unused with ``transforms_test``).
+
+        Returns
+        -------
+        ndarray of the shape of ``images``, uint8
+        """
+        if self.transforms_test:
+            return self.protect_test(images)
+        return self.clone().fit_protect(images, labels, seed=seed)
+
+    # -- what an attacker knows ---------------------------------------------------------------
+
+    def attack_block(self, image_shape) -> tuple[int, int] | None:
+        """Block geometry ``(height, width)`` in pixels that the attacker knows and block-level
+        attacks should use, or None when the scheme has none.
+
+        Parameters
+        ----------
+        image_shape : tuple of int
+            ``(H, W)`` or ``(H, W, C)`` of one image; the block must divide H and W.
+        """
+        return None
+
+    def restoration_log10_probability(self, labels, image_shape) -> float | None:
+        """log10 of the brute-force restoration probability (Eq. 9 of the PBM paper) where
+        the scheme has one, else None.
+
+        Parameters
+        ----------
+        labels : sequence of hashables
+            Labels of the protected training set (class sizes are counted from them).
+        image_shape : tuple of int
+            ``(H, W)`` or ``(H, W, C)`` of one image.
+        """
+        return None
+
+    # -- hooks for subclasses -----------------------------------------------------------------
+
+    def _check_data(self, images: np.ndarray, labels) -> None:
+        """Check that the training data suits the parameters (geometry, channels, labels);
+        called by :meth:`fit` before any randomness is drawn."""
+
+    def _draw(self, images: np.ndarray) -> None:
+        """Draw keys from ``self.seeds_`` into fitted attributes (e.g. ``key_``); called by
+        :meth:`fit` once ``seeds_`` is set."""
+
+    def _protect(self, images: np.ndarray, labels) -> np.ndarray:
+        raise NotImplementedError
+
+    def _protect_test(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} sets transforms_test but has no _protect_test")
+
+    def _rng(self, stream: int = 0) -> np.random.Generator:
+        """A fresh Generator on fitted stream ``stream``: the same numbers on every call."""
+        return np.random.default_rng(self.seeds_[stream])
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "image_shape_"):
+            raise ValueError(f"this {type(self).__name__} scheme is not fitted yet: call fit(...) first, "
+                             f"e.g. scheme.fit(images, labels, seed=0), or use fit_protect(images, labels, seed=0)")
+
+    def _check_same_shape(self, images: np.ndarray) -> None:
+        if images.shape[1:] != self.image_shape_:
+            raise ValueError(f"{self.name} was fitted on images of shape {self.image_shape_} (one image), got "
+                             f"{images.shape[1:]}; fit it on images of that shape")
+
+
+# -- parameter checks shared by the schemes (ValueError naming the parameter) ---------------------
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_seed(seed) -> None:
+    """Accept what :func:`spawn_seeds` accepts without drawing from a Generator."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return
+    spawn_seeds(seed, 0)
+
+
+def check_int_param(scheme: str, name: str, value, *, minimum: int = 1) -> int:
+    """An int (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{scheme}: {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_real_param(scheme: str, name: str, value, *, low: float, high: float = math.inf,
+                     low_open: bool = True, high_open: bool = False, unit: str = "") -> float:
+    """A real number (not a bool) in the interval given by ``low``/``high`` and their openness."""
+    interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == math.inf else ']'}"
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+    if ok:
+        v = float(value)
+        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        raise ValueError(f"{scheme}: {name} must be a number in {interval}{' ' + unit if unit else ''}, got {value!r}")
+    return float(value)
+
+
+def check_bool_param(scheme: str, name: str, value) -> bool:
+    """A bool (numpy bools too), not an int."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{scheme}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_block_param(scheme: str, name: str, value) -> tuple[int, int]:
+    """A block size: an int (a square) or a ``(height, width)`` pair of ints >= 1, as a tuple."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        pair = (value, value)
+    elif isinstance(value, (tuple, list, np.ndarray)) and len(value) == 2:
+        pair = tuple(value)
+    else:
+        raise ValueError(f"{scheme}: {name} must be an int (a square) or a (height, width) pair of ints "
+                         f"in pixels, got {value!r}")
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in pair):
+        raise ValueError(f"{scheme}: {name} sizes must be ints >= 1 pixel, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def block_view(images: np.ndarray, block) -> np.ndarray:
+    """View ``images`` as a grid of blocks (no copy; writes go through to ``images``).
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, H, W) or (N, H, W, C)
+    block : (int, int)
+        Block height and width in pixels; must divide H and W.
+
+    Returns
+    -------
+    ndarray of shape (N, H // bh, W // bw, bh, bw) or (N, H // bh, W // bw, bh, bw, C),
+    a strided view (:func:`skimage.util.view_as_blocks`).
+
+    Examples
+    --------
+    >>> block_view(np.zeros((2, 8, 6, 3), np.uint8), (4, 3)).shape
+    (2, 2, 2, 4, 3, 3)
+    """
+    bh, bw = check_block(images.shape[1:3], block)
+    view = view_as_blocks(images, (1, bh, bw) + images.shape[3:])
+    return view[(slice(None),) * 3 + (0,) * (images.ndim - 2)]
