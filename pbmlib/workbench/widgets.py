@@ -266,7 +266,7 @@ class QuickSweepPanel:
             self.status.value = "<i>running...</i>"
 
             def advance(done, total):
-                self.progress.value = done
+                self.progress.max, self.progress.value = total, done
 
             self.table = quick_sweep(self.data, self.parameter.value, values, train=self.train.value,
                                      epochs=self.epochs.value, progress=advance)

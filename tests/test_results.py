@@ -1,0 +1,75 @@
+"""results.json: one schema per kind, strict JSON, checked on write and on read."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pbmlib.workbench.results import STUDY_ROW_FIELDS, collect_results, read_results, write_results
+
+
+def study_row(**overrides):
+    row = dict.fromkeys(STUDY_ROW_FIELDS)
+    row.update(setting="none", scheme="none", reference=True, n_train=10, n_test=5, ssim_mean=1.0)
+    row.update(overrides)
+    return row
+
+
+MIXING = dict(n_blocks=25, n_images=40, image_shape=[25, 25], ssim_mean=0.4, ssim_std=0.1, ssim_floor_mean=0.2,
+              ssim_excess=0.2, blocks_kept_fraction=0.5, mix_seconds=0.01, log10_restoration_probability=-10.0,
+              class_sizes={"a": 20, "b": 20})
+
+
+def test_nan_and_numpy_values_become_strict_json(tmp_path):
+    path = write_results(tmp_path, "study", {"seed": np.int64(0)},
+                         rows=pd.DataFrame([study_row(test_accuracy_std=float("nan"), n_blocks=np.int64(25))]))
+    text = path.read_text()
+    assert "NaN" not in text
+    document = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON token {c}"))
+    assert document["kind"] == "study" and document["parameters"] == {"seed": 0}
+    assert document["rows"][0]["test_accuracy_std"] is None and document["rows"][0]["n_blocks"] == 25
+    assert read_results(path)["rows"] == document["rows"]
+
+
+def test_unknown_or_missing_fields_fail_loudly(tmp_path):
+    with pytest.raises(ValueError, match="undocumented field.*ssim_meen"):
+        write_results(tmp_path, "mixing", {}, **{**MIXING, "ssim_meen": 0.4})
+    with pytest.raises(ValueError, match="miss field.*ssim_mean"):
+        write_results(tmp_path, "mixing", {}, **{k: v for k, v in MIXING.items() if k != "ssim_mean"})
+    with pytest.raises(ValueError, match="row 0 misses field.*test_accuracy_mean"):
+        write_results(tmp_path, "study", {}, rows=[{k: v for k, v in study_row().items()
+                                                    if k != "test_accuracy_mean"}])
+    with pytest.raises(ValueError, match="unknown results kind"):
+        write_results(tmp_path, "trainnig", {})
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_reading_a_renamed_field_names_the_file(tmp_path):
+    path = write_results(tmp_path, "mixing", {}, **MIXING)
+    document = json.loads(path.read_text())
+    document["ssim_avg"] = document.pop("ssim_mean")
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match=f"{tmp_path}.*miss field.*ssim_mean"):
+        read_results(path)
+
+
+def fake_run(sweep_dir, run_id, stage, kind, parameters, **fields):
+    run = sweep_dir / run_id
+    write_results(run, kind, parameters, **fields)
+    (run / "run.json").write_text(json.dumps({"run_id": run_id, "stage": stage}))
+
+
+def test_collect_results_reads_every_kind_by_stage(tmp_path):
+    fake_run(tmp_path, "mixing__a", "mixing", "mixing", {"dataset": "faces", "output_dir": "x"}, **MIXING)
+    for run_id, stage in (("privacy", "privacy"), ("schemes", "schemes")):  # 05 and 06 alike
+        fake_run(tmp_path, run_id, stage, "study", {"seed": 0},
+                 rows=[study_row(), study_row(setting="pbm block=5x5", scheme="pbm", reference=False, n_blocks=25,
+                                              reid_top1=0.9, reid_top1_attack="blocks")])
+    write_results(tmp_path / ".work" / "half", "mixing", {}, **MIXING)  # unfinished: no run.json
+    tables = collect_results(tmp_path)
+    assert len(tables["mixing"]) == 1 and "output_dir" not in tables["mixing"]
+    assert tables["mixing"]["dataset"].tolist() == ["faces"]
+    study = tables["study"]
+    assert len(study) == 4 and set(study["stage"]) == {"privacy", "schemes"}
+    assert study.loc[study["scheme"] == "pbm", "reid_top1"].tolist() == [0.9, 0.9]
