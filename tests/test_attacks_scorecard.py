@@ -35,22 +35,22 @@ def test_block_keys_equal_exactly_for_equal_blocks_at_equal_positions(noise):
     images, _ = noise
     twin = images.copy()
     twin[0, :4, :4] = images[1, :4, :4]
-    k, t = block_keys(images, (4, 4)), block_keys(twin, (4, 4))
+    k, t = block_keys(images, block=(4, 4)), block_keys(twin, block=(4, 4))
     assert t[0, 0] == k[1, 0] and (t[0, 1:] == k[0, 1:]).all()
     assert np.unique(k).size == k.size  # random blocks, and positions are salted
     moved = np.roll(images, 4, axis=2)  # same blocks, other positions
-    assert not np.isin(block_keys(moved, (4, 4)), k).any()
+    assert not np.isin(block_keys(moved, block=(4, 4)), k).any()
 
 
 def test_shared_block_counts_and_verbatim_fraction_match_provenance(noise):
     images, labels = noise
     mixed, sources = pbmlib.mix_blocks(images, labels, block=(4, 5), seed=3, return_sources=True)
-    counts = shared_block_counts(mixed, images, (4, 5))
+    counts = shared_block_counts(mixed, images, block=(4, 5))
     expected = np.array([[np.sum(sources[i] == j) for j in range(60)] for i in range(60)])
     np.testing.assert_array_equal(counts, expected)
     nb = sources[0].size
     present = {(s, a) for s, a in zip(sources.reshape(60, -1).ravel(), np.tile(np.arange(nb), 60))}
-    fraction = membership_scores(images, mixed, (4, 5)).mean()
+    fraction = membership_scores(images, mixed, block=(4, 5)).mean()
     assert fraction == pytest.approx(len(present) / (60 * nb))
 
 
@@ -58,13 +58,13 @@ def test_membership_rates_on_synthetic_data(noise):
     images, _ = noise
     members, non_members = images[:40], images[40:]
     protected = np.concatenate([members[:20], np.random.default_rng(5).integers(0, 256, (20, 20, 20), np.uint8)])
-    result = membership_attack(members, non_members, protected, (5, 5))
+    result = membership_attack(members, non_members, protected, block=(5, 5))
     assert result["member_score_mean"] == 0.5 and result["non_member_score_mean"] == 0.0
     assert result["auc"] == pytest.approx(0.75)  # half the members perfectly found, half tied with non-members
     assert result["tpr_at_1pct_fpr"] == 0.5
     jpeg_like = np.clip(protected.astype(int) + 1, 0, 255).astype(np.uint8)  # every pixel off by one
-    assert membership_scores(members[:20], jpeg_like, (5, 5)).mean() == 0.0
-    assert membership_scores(members[:20], jpeg_like, (5, 5), tolerance=1.0).mean() == 1.0
+    assert membership_scores(members[:20], jpeg_like, block=(5, 5)).mean() == 0.0
+    assert membership_scores(members[:20], jpeg_like, block=(5, 5), tolerance=1.0).mean() == 1.0
 
 
 def test_roc_helpers_known_values():
@@ -76,10 +76,10 @@ def test_roc_helpers_known_values():
 def test_reassemble_keeps_positions_labels_and_identity(noise):
     images, labels = noise
     mixed = pbmlib.mix_blocks(images, labels, block=(5, 5), seed=0)
-    rebuilt, choice = reassemble(mixed, labels, (5, 5), return_choice=True)
+    rebuilt, choice = reassemble(mixed, labels, block=(5, 5), return_choice=True)
     assert (labels[choice] == labels[:, None, None]).all()  # only same-label blocks are used
     np.testing.assert_array_equal(rebuilt, pbmlib.gather_blocks(mixed, choice))
-    same = reassemble(mixed, labels, (5, 5), switch_factor=0.0)  # never leave the own block
+    same = reassemble(mixed, labels, block=(5, 5), switch_factor=0.0)  # never leave the own block
     np.testing.assert_array_equal(same, mixed)
 
 
@@ -91,7 +91,7 @@ def test_reassembly_restores_smooth_images_from_their_blocks():
         np.uint8)
     labels = np.zeros(30, int)
     mixed, sources = pbmlib.mix_blocks(images, labels, block=(5, 5), seed=1, return_sources=True)
-    rebuilt = reassemble(mixed, labels, (5, 5))
+    rebuilt = reassemble(mixed, labels, block=(5, 5))
     before = np.abs(mixed.astype(int) - images).mean()
     after = np.abs(rebuilt.astype(int) - images).mean()
     assert after < 0.8 * before  # measured: 30 % closer (24.0 -> 16.9 grey levels)

@@ -43,7 +43,7 @@ def _blocks(images: np.ndarray, block) -> np.ndarray:
     return x.reshape(n, (h // bh) * (w // bw), bh * bw * c)
 
 
-def block_keys(images, block) -> np.ndarray:
+def block_keys(images, *, block) -> np.ndarray:
     """A 64-bit key per block that is equal exactly when two blocks at the same position are equal.
 
     Returns
@@ -60,7 +60,7 @@ def block_keys(images, block) -> np.ndarray:
         return (blocks * weights).sum(axis=2, dtype=np.uint64) ^ salt
 
 
-def shared_block_counts(probes, gallery, block) -> np.ndarray:
+def shared_block_counts(probes, gallery, *, block) -> np.ndarray:
     """Number of identical same-position blocks between every probe and gallery image.
 
     Returns
@@ -69,7 +69,7 @@ def shared_block_counts(probes, gallery, block) -> np.ndarray:
     """
     from scipy.sparse import csr_matrix
 
-    kp, kg = block_keys(probes, block), block_keys(gallery, block)
+    kp, kg = block_keys(probes, block=block), block_keys(gallery, block=block)
     _, ids = np.unique(np.concatenate([kp.ravel(), kg.ravel()]), return_inverse=True)
     n_ids = int(ids.max()) + 1
     ip, ig = ids[: kp.size].reshape(kp.shape), ids[kp.size:].reshape(kg.shape)
@@ -82,7 +82,7 @@ def shared_block_counts(probes, gallery, block) -> np.ndarray:
     return (one_hot(ip) @ one_hot(ig).T).toarray().astype(np.int64)
 
 
-def membership_scores(candidates, protected, block, *, tolerance: float = 0.0) -> np.ndarray:
+def membership_scores(candidates, protected, *, block, tolerance: float = 0.0) -> np.ndarray:
     """Fraction of each candidate's blocks found at the same position in the protected set.
 
     Parameters
@@ -101,7 +101,7 @@ def membership_scores(candidates, protected, block, *, tolerance: float = 0.0) -
     candidates = check_images(candidates, name="candidates")
     protected = check_images(protected, name="protected")
     if tolerance == 0:
-        kc, kp = block_keys(candidates, block), block_keys(protected, block)
+        kc, kp = block_keys(candidates, block=block), block_keys(protected, block=block)
         return np.isin(kc, kp).mean(axis=1)
     bc = _blocks(candidates, block).astype(np.float32).transpose(1, 0, 2)  # (nb, N, D)
     bp = _blocks(protected, block).astype(np.float32).transpose(1, 0, 2)  # (nb, M, D)
@@ -133,7 +133,7 @@ def tpr_at_fpr(member_scores, non_member_scores, fpr: float = 0.01) -> float:
     return best
 
 
-def membership_attack(members, non_members, protected, block, *, tolerance: float = 0.0) -> dict:
+def membership_attack(members, non_members, protected, *, block, tolerance: float = 0.0) -> dict:
     """Block-matching membership inference against the protected set.
 
     Returns
@@ -141,8 +141,8 @@ def membership_attack(members, non_members, protected, block, *, tolerance: floa
     dict
         ``auc``, ``tpr_at_1pct_fpr``, ``member_score_mean``, ``non_member_score_mean``.
     """
-    sm = membership_scores(members, protected, block, tolerance=tolerance)
-    sn = membership_scores(non_members, protected, block, tolerance=tolerance)
+    sm = membership_scores(members, protected, block=block, tolerance=tolerance)
+    sn = membership_scores(non_members, protected, block=block, tolerance=tolerance)
     return {"auc": roc_auc(sm, sn), "tpr_at_1pct_fpr": tpr_at_fpr(sm, sn, 0.01),
             "member_score_mean": float(sm.mean()), "non_member_score_mean": float(sn.mean())}
 
@@ -154,7 +154,7 @@ def _edges(blocks: np.ndarray, bh: int, bw: int, c: int):
     return flat(x[:, :, 0]), flat(x[:, :, -1]), flat(x[:, :, :, 0]), flat(x[:, :, :, -1])
 
 
-def reassemble(protected, labels, block, *, sweeps: int = 3, switch_factor: float = 0.25,
+def reassemble(protected, labels, *, block, sweeps: int = 3, switch_factor: float = 0.25,
                return_choice: bool = False):
     """Rebuild candidate originals from the protected set alone (a fixed-position jigsaw solver).
 

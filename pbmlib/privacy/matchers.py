@@ -80,7 +80,7 @@ def _mosaic_features(images: np.ndarray, block) -> np.ndarray:
 
 
 def _blocks_distances(probes, gallery, block):
-    return -shared_block_counts(probes, gallery, block).astype(np.float64)
+    return -shared_block_counts(probes, gallery, block=block).astype(np.float64)
 
 
 def _squared_l2(a: np.ndarray, b: np.ndarray) -> np.ndarray:

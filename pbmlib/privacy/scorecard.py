@@ -107,9 +107,9 @@ def privacy_scorecard(
     card["reid_chance_top1"], card["reid_chance_top5"] = min(1.0, 1 / n), min(1.0, 5 / n)
 
     if block is not None:
-        card["blocks_verbatim_fraction"] = float(membership_scores(originals, protected, block).mean())
+        card["blocks_verbatim_fraction"] = float(membership_scores(originals, protected, block=block).mean())
         if reassembly:
-            rebuilt = reassemble(protected, labels, block)
+            rebuilt = reassemble(protected, labels, block=block)
             card["reassembled_ssim_mean"] = float(ssim_scores(originals, rebuilt).mean())
             card["reid_top1_reassembled"] = reidentify(rebuilt, originals, truth, matcher="pixel")["top1"]
             attacks["reassembled"] = card["reid_top1_reassembled"]
@@ -119,7 +119,7 @@ def privacy_scorecard(
         card["reid_top1_inverted"] = reidentify(inverted, originals, truth, matcher="pixel")["top1"]
         attacks["inverted"] = card["reid_top1_inverted"]
     if non_members is not None and block is not None:
-        membership = membership_attack(originals, check_images(non_members, name="non_members"), protected, block,
+        membership = membership_attack(originals, check_images(non_members, name="non_members"), protected, block=block,
                                        tolerance=membership_tolerance)
         card["membership_auc"] = membership["auc"]
         card["membership_tpr_at_1pct_fpr"] = membership["tpr_at_1pct_fpr"]
