@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_images
+from .seeding import keras_seed
 
 __all__ = ["build_inverter", "learned_inversion"]
 
@@ -48,7 +49,7 @@ def learned_inversion(public_protected, public_originals, targets, *, epochs: in
         Protected images to invert.
     epochs, batch_size : int
     seed : int
-        ``keras.utils.set_random_seed``: repeatable on the CPU.
+        Seeds Keras for this training (:func:`pbmlib.learn.seeding.keras_seed`): repeatable on the CPU.
 
     Returns
     -------
@@ -65,10 +66,10 @@ def learned_inversion(public_protected, public_originals, targets, *, epochs: in
     gray = pp.ndim == 3
     as_float = (lambda a: a[..., None].astype("float32")) if gray else (lambda a: a.astype("float32"))
     keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    model = build_inverter(as_float(pp).shape[1:])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
-    model.fit(as_float(pp), as_float(po), epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
-    out = model.predict(as_float(targets), batch_size=64, verbose=0)
+    with keras_seed(seed):
+        model = build_inverter(as_float(pp).shape[1:])
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        model.fit(as_float(pp), as_float(po), epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+        out = model.predict(as_float(targets), batch_size=64, verbose=0)
     out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     return out[..., 0] if gray else out

@@ -13,18 +13,10 @@ from keras import layers
 
 from .layers import build_adaptation
 
-__all__ = ["MODEL_NAMES", "MIN_INPUT_SIZE", "PAPER_SETTINGS", "build_model"]
+__all__ = ["MODEL_NAMES", "MIN_INPUT_SIZE", "build_model"]
 
 # Smallest input height/width each keras.applications network accepts.
 MIN_INPUT_SIZE = {"resnet50": 32, "vgg16": 32, "inceptionv3": 75, "densenet121": 32, "small_cnn": 8}
-
-# Training settings of the paper's reference scripts (192 x 192 inputs, /255).
-PAPER_SETTINGS = {
-    "resnet50": {"optimizer": "adam", "learning_rate": 0.003, "batch_size": 32, "epochs": 25},
-    "vgg16": {"optimizer": "sgd", "learning_rate": 0.005, "batch_size": 8, "epochs": 25},
-    "inceptionv3": {"optimizer": "rmsprop", "learning_rate": 0.001, "batch_size": 8, "epochs": 30},
-    "densenet121": {"optimizer": "rmsprop", "learning_rate": 0.001, "batch_size": 32, "epochs": 25},
-}
 
 _APPLICATIONS = {
     "resnet50": keras.applications.ResNet50,

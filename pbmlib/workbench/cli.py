@@ -14,19 +14,20 @@ import numpy as np
 
 __all__ = ["main"]
 
+# the names of pbmlib.learn.models.MODEL_NAMES, without importing Keras to parse arguments
+MODEL_CHOICES = ("small_cnn", "resnet50", "vgg16", "inceptionv3", "densenet121")
+
 
 def _pair(text: str) -> tuple[int, int]:
-    """'24x12' -> (24, 12); '24' -> (24, 24)."""
+    """'24x12' -> (24, 12); '24' -> (24, 24); whole pixels >= 1 only."""
     parts = text.lower().split("x")
     try:
         values = tuple(int(p) for p in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH in pixels such as 24x24, got {text!r}") from None
-    if len(values) == 1:
-        return values[0], values[0]
-    if len(values) != 2:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH in pixels such as 24x24, got {text!r}")
-    return values
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH in whole pixels such as 24x24, got {text!r}") from None
+    if len(values) not in (1, 2) or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH in whole pixels >= 1 such as 24x24, got {text!r}")
+    return (values[0], values[0]) if len(values) == 1 else values
 
 
 def _add_mixing_options(parser: argparse.ArgumentParser, *, block_default=None) -> None:
@@ -35,67 +36,145 @@ def _add_mixing_options(parser: argparse.ArgumentParser, *, block_default=None) 
     parser.add_argument("--donors", type=int, default=10, help="N_s, donors per image (default 10)")
     parser.add_argument("--rounds", type=int, default=1, help="N_t, mixing rounds (default 1)")
     parser.add_argument("-p", "--p", type=float, default=0.5, help="replacement probability (default 0.5)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); kept in the private folder")
     parser.add_argument("--allow-self", action="store_true", help="an image may be its own donor")
+
+
+def _warnings_to_stderr(command: str):
+    """Show library warnings as one 'pbm CMD: warning: ...' line each (no file and line number)."""
+    import contextlib
+    import warnings
+
+    @contextlib.contextmanager
+    def shown():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            try:
+                yield
+            finally:
+                for w in caught:
+                    print(f"pbm {command}: warning: {w.message}", file=sys.stderr)
+
+    return shown()
+
+
+def _print_private(manifest: dict) -> None:
+    print(f"PRIVATE: {manifest['private_dir']} holds the key to this release (block provenance, seed, original "
+          f"file names and source path): it undoes the mixing. Never let it leave the owner; share only "
+          f"{manifest['dst']}.")
 
 
 def _mix(args) -> int:
     from ..pbm.folders import mix_folder
 
-    manifest = mix_folder(
-        args.src, args.dst, size=args.size, mode=args.mode, overwrite=args.overwrite,
-        jpeg_quality=args.jpeg_quality, progress=not args.quiet, block=args.block,
-        n_donors=args.donors, rounds=args.rounds, p=args.p, seed=args.seed, allow_self=args.allow_self,
-    )
-    print(f"mixed {manifest['n_images']} images of {len(manifest['class_sizes'])} classes into {args.dst}; "
-          f"N_b = {manifest['n_blocks']}, log10 P(restore, Eq. 9) = "
-          f"{manifest['log10_restoration_probability']:.1f}")
+    with _warnings_to_stderr("mix"):
+        manifest = mix_folder(
+            args.src, args.dst, private_dir=args.private_dir, names="keep" if args.keep_names else "opaque",
+            size=args.size, mode=args.mode, format=args.format, jpeg_quality=args.jpeg_quality,
+            overwrite=args.overwrite, progress=not args.quiet, block=args.block, n_donors=args.donors,
+            rounds=args.rounds, p=args.p, seed=args.seed, allow_self=args.allow_self,
+        )
+    fmt = manifest["image_format"]
+    quality = f", quality {fmt['jpeg_quality']}" if fmt["jpeg_quality"] is not None else ""
+    print(f"mixed {manifest['n_images']} images of {len(manifest['class_sizes'])} classes into {manifest['dst']} "
+          f"(the release: images and release.json only; {fmt['format']}{quality}, "
+          f"{'lossless' if fmt['lossless'] else 'lossy'}, {manifest['names']} names); N_b = {manifest['n_blocks']}, "
+          f"log10 P(restore, Eq. 9) = {manifest['log10_restoration_probability']:.1f}")
+    _print_private(manifest)
     return 0
 
 
+_DEMO_ENTRIES = {"faces", "mixed", "mixed.private", "ssim_report.csv", "ssim_report.json"}
+
+
+def _demo_replaceable(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty demo folder unless ``--overwrite``, and then only an earlier demo's output."""
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise ValueError(f"demo folder {out} is not empty; choose an empty or new folder, or pass --overwrite "
+                         f"to replace an earlier pbm demo output")
+    ours = {e.name for e in out.iterdir() if e.name in _DEMO_ENTRIES or
+            (e.name.startswith((".mixed.", ".faces.", ".ssim_report.")) and e.name.endswith((".tmp", ".lock")))}
+    others = sorted(e.name for e in out.iterdir() if e.name not in ours)
+    if others or "faces" not in ours:
+        raise ValueError(f"demo folder {out} is not an earlier pbm demo output (it holds {others[:5] or 'no faces/'}); "
+                         f"--overwrite only replaces an earlier demo: choose an empty or new folder")
+
+
 def _demo(args) -> int:
-    from .._io import write_image_atomic, write_json_atomic, versions
-    from ..data.datasets import load_faces
-    from ..pbm.folders import mix_folder
+    import os
+    import secrets
+    import shutil
+
+    from .._io import lock_folder, versions, write_bytes_atomic, write_image_atomic, write_json_atomic
+    from .._validation import check_block, check_positive_int, check_probability, check_rng
+    from ..data.datasets import load_faces, load_folder, read_image
+    from ..pbm.folders import _clean_stale, load_private, mix_folder
     from ..privacy.similarity import psnr_scores, ssim_floor_scores, ssim_floor_table, ssim_scores, summarize_scores
 
+    # Every argument before anything is written (the faces are 25 x 25).
+    check_block((25, 25), args.block)
+    check_positive_int(args.donors, name="--donors")
+    check_positive_int(args.rounds, name="--rounds")
+    check_probability(args.p, name="-p")
+    check_rng(args.seed)
     out = Path(args.out)
+    if out.is_symlink():
+        raise ValueError(f"demo folder {out} is a symbolic link; pass the real folder's path")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"demo folder {out} exists and is not a folder; choose a new or empty folder")
+    out = out.resolve()
+    _demo_replaceable(out, args.overwrite)
     faces = load_faces()
-    originals = out / "faces"
-    for i, (image, label) in enumerate(zip(faces.images, faces.labels)):
-        write_image_atomic(originals / str(label) / f"{i:03d}.png", image)
-    mixed_dir = out / "mixed"
-    manifest = mix_folder(originals, mixed_dir, overwrite=True, progress=not args.quiet, block=args.block,
-                          n_donors=args.donors, rounds=args.rounds, p=args.p, seed=args.seed,
-                          allow_self=args.allow_self)
-    from ..data.datasets import load_folder
-
-    mixed = load_folder(mixed_dir)
-    ordered = load_folder(originals)
-    if ordered.files != mixed.files:
-        raise RuntimeError("mixed folder does not mirror the original folder")
-    ssim = ssim_scores(ordered.images, mixed.images)
-    floor = ssim_floor_scores(ordered.images, ordered.labels, seed=args.seed)
-    table = ssim_floor_table(ssim, floor, ordered.labels)
-    psnr = psnr_scores(ordered.images, mixed.images)
-    table["psnr_mean_db"] = summarize_scores(np.where(np.isfinite(psnr), psnr, np.nan), ordered.labels,
-                                             name="psnr")["psnr_mean"]
-    table.to_csv(out / "ssim_report.csv")
-    report = {
-        "parameters": manifest["parameters"],
-        "n_blocks": manifest["n_blocks"],
-        "log10_restoration_probability": manifest["log10_restoration_probability"],
-        "ssim_mean": float(ssim.mean()),
-        "ssim_floor_mean": float(floor.mean()),
-        "per_class": table.reset_index().to_dict(orient="records"),
-        "versions": versions(),
-    }
-    write_json_atomic(out / "ssim_report.json", report)
+    with lock_folder(out, what="demo folder"):
+        _clean_stale(out)
+        _demo_replaceable(out, args.overwrite)
+        aside = None
+        if out.exists() and any(out.iterdir()):  # an earlier demo: set aside, removed once the new one is complete
+            aside = out.parent / f".{out.name}.replaced-{secrets.token_hex(6)}.tmp"
+            os.rename(out, aside)
+        out.mkdir(parents=True, exist_ok=True)
+        originals = out / "faces"
+        for i, (image, label) in enumerate(zip(faces.images, faces.labels)):
+            write_image_atomic(originals / str(label) / f"{i:03d}.png", image)
+        mixed_dir = out / "mixed"
+        with _warnings_to_stderr("demo"):
+            manifest = mix_folder(originals, mixed_dir, progress=not args.quiet, block=args.block,
+                                  n_donors=args.donors, rounds=args.rounds, p=args.p, seed=args.seed,
+                                  allow_self=args.allow_self)
+        # The release has opaque names: pair each output with its original through the private mapping.
+        key, _ = load_private(manifest["private_dir"])
+        ordered = load_folder(originals)
+        output_of = dict(zip(key["files"], key["outputs"]))
+        mixed = np.stack([read_image(mixed_dir / output_of[f]) for f in ordered.files])
+        ssim = ssim_scores(ordered.images, mixed)
+        floor = ssim_floor_scores(ordered.images, ordered.labels, seed=args.seed)
+        table = ssim_floor_table(ssim, floor, ordered.labels)
+        psnr = psnr_scores(ordered.images, mixed)
+        table["psnr_mean_db"] = summarize_scores(np.where(np.isfinite(psnr), psnr, np.nan), ordered.labels,
+                                                 name="psnr")["psnr_mean"]
+        write_bytes_atomic(out / "ssim_report.csv", table.to_csv().encode())
+        report = {
+            "kind": "pbm demo",
+            "parameters": manifest["parameters"],
+            "image_format": manifest["image_format"],
+            "n_blocks": manifest["n_blocks"],
+            "log10_restoration_probability": manifest["log10_restoration_probability"],
+            "ssim_mean": float(ssim.mean()),
+            "ssim_floor_mean": float(floor.mean()),
+            "per_class": table.reset_index().to_dict(orient="records"),
+            "versions": versions(),
+        }
+        write_json_atomic(out / "ssim_report.json", report)  # last: a demo folder without it is incomplete
+        if aside is not None:
+            shutil.rmtree(aside)
     print(table.round(3).to_string())
     print(f"N_b = {manifest['n_blocks']}; log10 P(restore all, Eq. 9) = {report['log10_restoration_probability']:.1f}")
     print("SSIM alone overstates protection: compare ssim_mean with ssim_floor_mean "
           "(SSIM to a random other image of the same class).")
     print(f"wrote {originals}, {mixed_dir}, {out / 'ssim_report.csv'}, {out / 'ssim_report.json'}")
+    _print_private(manifest)
     return 0
 
 
@@ -121,10 +200,10 @@ def _compare(args) -> int:
     if args.augment:
         conditions += [(scheme, Augmentation(mode=args.augment)) for scheme in pbm]
     data = load_dataset(args.dataset, size=args.size)
-    table, records = run_study(data, conditions, model_name=args.model, epochs=args.epochs,
+    table, records = run_study(data, conditions, model_name=args.model_name, epochs=args.epochs,
                                batch_size=args.batch_size, repeats=args.repeats, seed=args.seed)
     results = write_study(args.out, _study_parameters(args), table, records)
-    print(f"{args.model} on {args.dataset} ({len(data)} images), {args.repeats} repeats x {args.epochs} epochs, "
+    print(f"{args.model_name} on {args.dataset} ({len(data)} images), {args.repeats} repeats x {args.epochs} epochs, "
           f"N_s = {args.donors}, N_t = {args.rounds}; clean test set")
     _print_study(table, ["setting", "n_blocks", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean",
                          "ssim_mean", "accuracy_drop"])
@@ -134,18 +213,34 @@ def _compare(args) -> int:
 
 
 def _sweep(args) -> int:
-    from .sweeps import load_sweep, run_sweep
+    from .sweeps import SweepLockedError, load_sweep, run_sweep
 
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be 1 or more, got {args.workers}")
+    if args.output_root is not None and not args.output_root.strip():
+        raise ValueError("--output-root must name a folder, got an empty string")
     config = load_sweep(args.config)
-    if args.output_root:
+    if args.output_root is not None:
         config["output_root"] = args.output_root
-    summary = run_sweep(config, workers=args.workers, progress=not args.quiet, analysis=not args.no_analysis)
+    try:
+        summary = run_sweep(config, workers=args.workers, progress=not args.quiet, analysis=not args.no_analysis)
+    except SweepLockedError as exc:  # someone else's sweep: nothing was written, the user waits or renames
+        print(f"pbm sweep: error: {exc}", file=sys.stderr)
+        return 2
     print(f"sweep {config['name']}: {len(summary['finished'])} run(s) done now, {len(summary['skipped'])} "
           f"already finished, {len(summary['failed'])} failed; results in {summary['sweep_dir']}")
+    if summary["changed"]:
+        print(f"  re-ran {len(summary['changed'])} run(s) whose parameters or notebook changed since they "
+              f"finished (previous results in {Path(summary['sweep_dir']) / 'stale'}): "
+              f"{', '.join(summary['changed'])}")
+    if summary["not_in_config"]:
+        print(f"  {len(summary['not_in_config'])} finished run(s) in the folder are not in this config (kept, "
+              f"and read by the analysis): {', '.join(summary['not_in_config'])}")
     for run_id, error in summary["failed"].items():
         print(f"  failed: {run_id}: {error.splitlines()[0][:300]}")
     if summary["analysis"]:
         print(f"analysis: {summary['analysis']}")
+    print(f"record of this sweep: {summary['record']}")
     return 1 if summary["failed"] else 0
 
 
@@ -198,27 +293,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pbm", description="Pixel Block Mixing workbench")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    mix = sub.add_parser("mix", help="mix a folder of label/*.png|jpg images into a new folder")
+    mix = sub.add_parser("mix", help="mix a folder of label/*.png|jpg images into a release folder and a private key")
     mix.add_argument("src", help="source folder with one sub-folder per label (never modified)")
-    mix.add_argument("dst", help="destination folder (new or empty)")
+    mix.add_argument("dst", help="release folder (new or empty): the mixed images and release.json, nothing else")
     _add_mixing_options(mix)
+    mix.add_argument("--private-dir", default=None,
+                     help="where the key goes (provenance, seed, original names); default DST.private beside DST. "
+                          "Never share it")
+    mix.add_argument("--keep-names", action="store_true",
+                     help="keep the source file names in the release (default: opaque names such as label/000123.png;"
+                          " file names often name people)")
     mix.add_argument("--size", type=_pair, default=None, help="resize to HEIGHTxWIDTH first, e.g. 192x192")
     mix.add_argument("--mode", choices=["L", "RGB"], default=None, help="convert to grayscale or RGB")
-    mix.add_argument("--jpeg-quality", type=int, default=95, help="quality of JPEG outputs (default 95)")
-    mix.add_argument("--overwrite", action="store_true", help="allow a non-empty destination")
+    mix.add_argument("--format", choices=["png", "jpeg", "webp"], default="png",
+                     help="output format (default png; png and webp are lossless, jpeg is lossy)")
+    mix.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality 1-95 (default 95), --format jpeg only")
+    mix.add_argument("--overwrite", action="store_true",
+                     help="replace an earlier pbm mix output in DST (the whole folder and its private folder)")
     mix.add_argument("--quiet", action="store_true", help="no progress bar")
     mix.set_defaults(func=_mix)
 
     demo = sub.add_parser("demo", help="mix the bundled LFW faces and write an SSIM report")
-    demo.add_argument("out", nargs="?", default="papermill_runs/demo", help="output folder")
+    demo.add_argument("out", nargs="?", default="papermill_runs/demo", help="output folder (new or empty)")
     _add_mixing_options(demo, block_default=(5, 5))
+    demo.add_argument("--overwrite", action="store_true", help="replace an earlier pbm demo output in OUT")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
 
     compare = sub.add_parser("compare", help="train a model on original vs mixed data, per block size")
     compare.add_argument("--dataset", default="faces", help="faces, mnist, fashion_mnist or a folder (default faces)")
     compare.add_argument("--size", type=_pair, default=None, help="resize images to HEIGHTxWIDTH first")
-    compare.add_argument("--model", default="small_cnn", help="small_cnn, resnet50, vgg16, inceptionv3, densenet121")
+    compare.add_argument("--model-name", default="small_cnn", choices=MODEL_CHOICES,
+                         help="the classifier to train (default small_cnn)")
     compare.add_argument("--blocks", type=_pairs, default=[(25, 5), (5, 5), (5, 1), (1, 1)],
                          help="comma-separated block sizes, e.g. 25x5,5x5,1x1")
     compare.add_argument("--donors", type=int, default=10)
@@ -248,24 +354,63 @@ def build_parser() -> argparse.ArgumentParser:
     schemes.add_argument("--out", default="papermill_runs/schemes", help="output folder")
     schemes.set_defaults(func=_schemes)
 
-    sweep = sub.add_parser("sweep", help="run a papermill sweep from a YAML config (resumes where it stopped)")
-    sweep.add_argument("config", nargs="?", default="sweeps/default.yaml", help="sweep config (YAML)")
-    sweep.add_argument("--workers", type=int, default=None, help="runs at once (default: the config's)")
-    sweep.add_argument("--output-root", default=None, help="write under this folder instead of the config's")
-    sweep.add_argument("--no-analysis", action="store_true", help="skip the analysis notebook")
-    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep = sub.add_parser("sweep", help="run a papermill sweep from a YAML config (resumes where it stopped)",
+                           description="Run every unfinished run of a sweep config; runs that finished with the "
+                                       "same parameters and notebook are skipped, changed ones re-run. Each "
+                                       "invocation is recorded in <output_root>/<name>/sweeps/<time>.json.")
+    sweep.add_argument("config", help="sweep config (YAML), e.g. sweeps/default.yaml or sweeps/paper.yaml")
+    sweep.add_argument("--workers", type=int, default=None,
+                       help="runs at once, 1 or more (default: the config's workers)")
+    sweep.add_argument("--output-root", default=None,
+                       help="write under this folder instead of the config's output_root (default: the config's)")
+    sweep.add_argument("--no-analysis", action="store_true",
+                       help="skip the analysis notebook (default: run it last)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar (default: show one)")
     sweep.set_defaults(func=_sweep)
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run ``pbm``; errors are one line on stderr.
+
+    Exit codes: 0 success; 2 bad input or a file problem the user can fix (a ValueError,
+    a missing or unreadable file, a full or read-only disk: the line names the file and what
+    to change); 1 an internal error or running out of memory; 130 interrupted. Set
+    ``PBM_TRACEBACK=1`` to see the traceback of an internal error.
+    """
+    import os
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print(f"pbm {args.command}: interrupted; outputs are renamed into place only when complete, so nothing "
+              f"half-written is left under a final name", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(f"pbm {args.command}: error: out of memory; use fewer or smaller images (--size), or a machine with "
+              f"more memory", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError) as exc:
-        print(f"pbm {args.command}: error: {exc}", file=sys.stderr)
+        print(f"pbm {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:  # full or read-only disk, permissions: the message names the file
+        print(f"pbm {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if os.environ.get("PBM_TRACEBACK"):
+            raise
+        if type(exc).__name__ == "DecompressionBombError":  # an image too large to decode safely
+            print(f"pbm {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        print(f"pbm {args.command}: internal error: {type(exc).__name__}: {_one_line(exc)}; please report it "
+              f"(PBM_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
