@@ -80,6 +80,27 @@ def check_positive_int(value, *, name: str) -> int:
     return int(value)
 
 
+def check_int_range(value, *, name: str, low: int, high: int, advice: str = "") -> int:
+    """Check that ``value`` is an int (not a bool) with ``low <= value <= high``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+        raise ValueError(f"{name} must be an int from {low} to {high}, got {value!r}{advice}")
+    return int(value)
+
+
+def check_choice(value, choices, *, name: str):
+    """Check that ``value`` is one of ``choices`` (compared with ==, types included for bools)."""
+    if isinstance(value, (bool, np.bool_)) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+    return value
+
+
+def check_bool(value, *, name: str) -> bool:
+    """Check that ``value`` is a bool (True/False), not a truthy stand-in such as 1 or "no"."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def divisors(n: int) -> list[int]:
     """All positive divisors of ``n`` in increasing order."""
     return [d for d in range(1, n + 1) if n % d == 0]

@@ -1,11 +1,11 @@
 import json
-import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from pbmlib import load_folder, mix_folder
+from pbmlib.pbm.folders import load_private
 from pbmlib.workbench.cli import main
 
 
@@ -24,42 +24,30 @@ def snapshot(root):
     return {p.relative_to(root): (p.stat().st_mtime_ns, p.read_bytes()) for p in root.rglob("*") if p.is_file()}
 
 
-def test_mix_folder_writes_mirror_manifest_and_provenance(src, tmp_path):
+def test_mix_folder_private_manifest_and_provenance(src, tmp_path):
     before = snapshot(src)
     dst = tmp_path / "dst"
     manifest = mix_folder(src, dst, block=(8, 8), n_donors=3, rounds=2, seed=4)
     assert snapshot(src) == before  # the source is untouched
     original, mixed = load_folder(src), load_folder(dst)
-    assert mixed.files == original.files  # names and label folders kept
-    prov = np.load(dst / "provenance.npz")
-    sources = prov["sources"]
-    assert prov["files"].tolist() == original.files
-    # provenance: every output block is the same-position block of a same-label original
-    for i in range(len(mixed)):
+    assert len(mixed) == len(original) and mixed.labels.tolist() == original.labels.tolist()
+    key, sources = load_private(tmp_path / "dst.private")
+    assert key["files"] == original.files == manifest["files"] and key["seed"] == 4
+    assert key["parameters"]["block"] == [8, 8] and key["class_sizes"] == {"alice": 6, "bob": 5}
+    assert key["n_blocks"] == 12 and "numpy" in key["versions"]
+    order = [mixed.files.index(out) for out in key["outputs"]]
+    for i, j in enumerate(order):
         for a in range(3):
             for b in range(4):
                 s = sources[i, a, b]
                 assert original.labels[s] == original.labels[i]
-                np.testing.assert_array_equal(mixed.images[i, a * 8:(a + 1) * 8, b * 8:(b + 1) * 8],
+                np.testing.assert_array_equal(mixed.images[j, a * 8:(a + 1) * 8, b * 8:(b + 1) * 8],
                                               original.images[s, a * 8:(a + 1) * 8, b * 8:(b + 1) * 8])
-    on_disk = json.loads((dst / "manifest.json").read_text())
-    assert on_disk["parameters"]["block"] == [8, 8] and on_disk["seed"] == 4
-    assert on_disk["class_sizes"] == {"alice": 6, "bob": 5}
-    assert on_disk["n_blocks"] == 12
-    assert "numpy" in on_disk["versions"]
-    assert manifest["files"] == original.files
-    assert not [p for p in dst.rglob("*.tmp")]  # no temporary files left behind
+    assert not [p for p in tmp_path.rglob("*.tmp")]  # no temporary files or folders left behind
+    assert not [p for p in tmp_path.rglob("*.lock")]
 
 
-def test_mix_folder_same_seed_same_bytes(src, tmp_path):
-    mix_folder(src, tmp_path / "a", block=(8, 8), seed=1)
-    mix_folder(src, tmp_path / "b", block=(8, 8), seed=1)
-    a = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in (tmp_path / "a").rglob("*.png")}
-    b = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in (tmp_path / "b").rglob("*.png")}
-    assert a == b and len(a) == 11
-
-
-def test_mix_folder_resizes_and_writes_jpeg(tmp_path, src):
+def test_mix_folder_resizes_and_writes_png_unless_asked(tmp_path, src):
     for p in src.rglob("*.png"):
         Image.open(p).save(p.with_suffix(".jpg"))
         p.unlink()
@@ -67,7 +55,7 @@ def test_mix_folder_resizes_and_writes_jpeg(tmp_path, src):
     mix_folder(src, dst, size=(16, 16), mode="L", block=(4, 8), seed=0)
     out = load_folder(dst)
     assert out.images.shape == (11, 16, 16)
-    assert out.files[0] == "alice/img0.jpg"
+    assert all(f.endswith(".png") for f in out.files)  # lossless by default, whatever the source format
 
 
 def test_mix_folder_refusals(src, tmp_path):
@@ -76,8 +64,9 @@ def test_mix_folder_refusals(src, tmp_path):
     (dst / "keep.txt").write_text("user data")
     with pytest.raises(ValueError, match="not empty.*overwrite=True"):
         mix_folder(src, dst, block=(8, 8))
-    mix_folder(src, dst, block=(8, 8), overwrite=True)
-    assert (dst / "keep.txt").read_text() == "user data"  # overwrite deletes nothing
+    with pytest.raises(ValueError, match="not an earlier pbm mix output"):
+        mix_folder(src, dst, block=(8, 8), overwrite=True)
+    assert (dst / "keep.txt").read_text() == "user data" and len(list(dst.iterdir())) == 1
     with pytest.raises(ValueError, match="inside src"):
         mix_folder(src, src / "mixed", block=(8, 8))
     with pytest.raises(ValueError, match="block=\\(height, width\\)"):
@@ -85,28 +74,26 @@ def test_mix_folder_refusals(src, tmp_path):
     with pytest.raises(ValueError, match="does not divide"):
         mix_folder(src, tmp_path / "new2", block=(5, 8))
     assert not (tmp_path / "new2").exists()  # validation happens before anything is written
+    assert not (tmp_path / "new2.private").exists()
 
 
-def test_interrupted_write_leaves_no_partial_file(src, tmp_path, monkeypatch):
-    from pbmlib import _io
+def test_interrupted_write_leaves_no_partial_output(src, tmp_path, monkeypatch):
+    from pbmlib.pbm import folders
 
     dst = tmp_path / "dst"
     calls = {"n": 0}
-    real_replace = os.replace
+    real_write = folders.write_new_file
 
-    def flaky_replace(a, b):
+    def flaky_write(path, data):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 5:
             raise KeyboardInterrupt
-        return real_replace(a, b)
+        return real_write(path, data)
 
-    monkeypatch.setattr(_io.os, "replace", flaky_replace)
+    monkeypatch.setattr(folders, "write_new_file", flaky_write)
     with pytest.raises(KeyboardInterrupt):
         mix_folder(src, dst, block=(8, 8), seed=0)
-    written = [p for p in dst.rglob("*") if p.is_file()]
-    assert len(written) == 2  # two complete files, no temporary or partial third one
-    assert all(p.suffix == ".png" for p in written)
-    assert not (dst / "manifest.json").exists()  # an interrupted run does not look finished
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no output, no staging folder, no lock
 
 
 def test_cli_mix(src, tmp_path, capsys):
@@ -115,7 +102,7 @@ def test_cli_mix(src, tmp_path, capsys):
                  "--seed", "0", "--quiet"])
     assert code == 0
     assert "mixed 11 images of 2 classes" in capsys.readouterr().out
-    assert json.loads((dst / "manifest.json").read_text())["parameters"]["rounds"] == 3
+    assert json.loads((dst / "release.json").read_text())["parameters"]["rounds"] == 3
     assert main(["mix", str(src), str(dst), "--block", "8x16", "--quiet"]) == 2
     assert "not empty" in capsys.readouterr().err
     with pytest.raises(SystemExit):

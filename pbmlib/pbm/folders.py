@@ -1,130 +1,518 @@
-"""Mix an image folder into a new folder: ``src/<label>/*`` to ``dst/<label>/*``."""
+"""Mix an image folder into a release folder, and keep the key to it in a separate private folder.
+
+``mix_folder(src, dst)`` reads ``src/<label>/*`` and writes two folders::
+
+    dst/                         the release: the only folder meant to be shared
+        release.json             parameters, image format, class sizes, N_b, log10 restoration count,
+                                 versions; no source path, no file names, no seed, no provenance
+        <label>/000000.png ...   the mixed images under opaque names (a seeded permutation per label)
+    dst.private/                 the key: it undoes the mixing; it must never leave the owner
+        PRIVATE-DO-NOT-SHARE.txt what the folder is and why it must stay private
+        manifest.json            everything in release.json plus the source path, the original file
+                                 names and labels, the seed, and output name -> source file
+        provenance.npz           ``sources`` (N, H // bh, W // bw): the source image of every output
+                                 block (an index into ``files``); ``files``; ``outputs``
+
+Why the two are apart: provenance maps every block of the release back to its original
+image, and with it most original blocks go back in place pixel-exact; the seed regenerates
+that provenance from the source; original file names often name people (LFW's
+``Firstname_Lastname_0001.jpg``). A release folder holding any of them carries its own key.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import errno
 import io
+import json
 import os
-from collections import Counter
+import secrets
+import shutil
 import time
+import uuid
+import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from .._io import versions, write_bytes_atomic, write_image_atomic, write_json_atomic
-from ..data.datasets import list_image_folder, read_image, _stack
+from .._io import (
+    IMAGE_FORMATS,
+    check_image_format,
+    encode_image,
+    lock_folder,
+    to_json,
+    versions,
+    write_new_file,
+)
+from .._validation import check_block, check_bool, check_choice, check_positive_int, check_probability, check_rng
+from ..data.datasets import _parse_size, _stack, list_image_folder, read_image
 from .mixing import mix_blocks, n_blocks
 from .restoration import restoration_log10_probability
 
-__all__ = ["mix_folder", "MANIFEST_NAME", "PROVENANCE_NAME"]
+__all__ = [
+    "mix_folder",
+    "load_private",
+    "default_private_dir",
+    "RELEASE_NAME",
+    "MANIFEST_NAME",
+    "PROVENANCE_NAME",
+    "PRIVATE_NOTE_NAME",
+]
 
+RELEASE_NAME = "release.json"
 MANIFEST_NAME = "manifest.json"
 PROVENANCE_NAME = "provenance.npz"
+PRIVATE_NOTE_NAME = "PRIVATE-DO-NOT-SHARE.txt"
+PRIVATE_SUFFIX = ".private"
+RELEASE_KIND = "pbm mix release"
+PRIVATE_KIND = "pbm mix private key"
+NAME_CHOICES = ("opaque", "keep")
+_STAGING_MARKER = ".pbm-incomplete"
+_NAMES_STREAM = 0x6F70617175  # spawn key of the name permutation's stream: independent of the mixing draws
+
+PRIVATE_NOTE = """\
+PRIVATE - DO NOT SHARE THIS FOLDER
+
+It is the key to the mixed images in {release}:
+- provenance.npz names, for every block of every mixed image, the original image it was copied
+  from; with it most original blocks can be put back in place pixel-exact;
+- manifest.json holds the source folder's path, every original file name (often a person's
+  name), the seed (which regenerates the provenance from the source) and which output file
+  came from which source file.
+
+Share only the release folder. Keep this one with the original images, or delete it if you
+do not need to trace outputs back to their sources.
+"""
 
 
-def _check_destination(src: Path, dst: Path, overwrite: bool) -> None:
-    src_r, dst_r = src.resolve(), dst.resolve()
-    if dst_r == src_r or src_r in dst_r.parents:
+def default_private_dir(dst: str | os.PathLike) -> Path:
+    """Where :func:`mix_folder` keeps the key by default: ``<dst>.private`` beside ``dst``."""
+    dst = Path(dst)
+    return dst.parent / f"{dst.name}{PRIVATE_SUFFIX}"
+
+
+def load_private(private_dir: str | os.PathLike) -> tuple[dict, np.ndarray]:
+    """Read the key of a release: ``(manifest, sources)`` from a private folder of :func:`mix_folder`.
+
+    Returns
+    -------
+    manifest : dict
+        ``files`` (original names relative to the source), ``outputs`` (the release's file
+        names, same order), ``labels``, ``seed``, ``source``, ``release_id``, the parameters.
+    sources : ndarray of shape (N, H // bh, W // bw), int64
+        ``sources[i, a, b]`` is the index in ``files`` of the original whose block (a, b) is
+        block (a, b) of output ``outputs[i]``.
+    """
+    private_dir = Path(private_dir)
+    path = private_dir / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} not found; pass the private folder mix_folder wrote "
+                                f"(by default <dst>{PRIVATE_SUFFIX} beside the release)") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); it is not a complete private folder") from None
+    if not isinstance(manifest, dict) or manifest.get("kind") != PRIVATE_KIND:
+        raise ValueError(f"{path} is not the manifest of a pbm mix private folder")
+    with np.load(private_dir / PROVENANCE_NAME) as npz:
+        sources = npz["sources"]
+    return manifest, sources
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _check_paths(src: Path, dst: Path, private: Path) -> tuple[Path, Path, Path]:
+    """Resolve the three folders and refuse any overlap, links as targets, or non-folders."""
+    if not src.is_dir():
+        raise ValueError(f"src {src} is not a folder; expected a folder with one sub-folder per label")
+    for path, role in ((dst, "dst"), (private, "private_dir")):
+        if path.is_symlink():
+            raise ValueError(f"{role} {path} is a symbolic link (to {os.readlink(path)}); pass the real folder's "
+                             f"path: outputs are never written through a link")
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{role} {path} exists and is not a folder; choose a new or empty folder")
+    src_r, dst_r, private_r = src.resolve(), dst.resolve(), private.resolve()
+    if _inside(dst_r, src_r):
         raise ValueError(f"dst {dst} is inside src {src}; choose a destination outside the source folder")
-    if dst_r in src_r.parents:
+    if _inside(src_r, dst_r):
         raise ValueError(f"src {src} is inside dst {dst}; choose a destination that does not contain the source")
-    if dst.exists() and not dst.is_dir():
-        raise ValueError(f"dst {dst} exists and is not a folder")
-    if dst.exists() and any(dst.iterdir()) and not overwrite:
-        raise ValueError(f"dst {dst} is not empty; choose an empty or new folder, or pass overwrite=True")
+    if _inside(private_r, src_r):
+        raise ValueError(f"private_dir {private} is inside src {src}; choose a private folder outside the source")
+    if _inside(src_r, private_r):
+        raise ValueError(f"src {src} is inside private_dir {private}; choose a private folder that does not "
+                         f"contain the source")
+    if _inside(private_r, dst_r):
+        raise ValueError(f"private_dir {private} is inside dst {dst}, so it would be shared with the release; "
+                         f"choose a folder outside dst (the default is {default_private_dir(dst)})")
+    if _inside(dst_r, private_r):
+        raise ValueError(f"dst {dst} is inside private_dir {private}; keep the release and its key apart "
+                         f"(the default private folder is {default_private_dir(dst)})")
+    return src_r, dst_r, private_r
+
+
+def _check_sources_outside(files: list[Path], folders: dict[str, Path]) -> None:
+    """Refuse when a source file resolves (through a link) into an output folder: it would be lost."""
+    for f in files:
+        real = f.resolve()
+        for role, folder in folders.items():
+            if _inside(real, folder):
+                raise ValueError(f"source file {f} is a link into {role} {folder}; replacing the output would "
+                                 f"destroy it: copy the source images out of {folder} first")
+
+
+def _output_kind(folder: Path) -> str:
+    """What ``folder`` holds: ``absent``, ``empty``, ``release``, ``private``, ``legacy`` (an output of
+    an older pbm mix, provenance inside) or ``foreign`` (anything else: never replaced)."""
+    if not os.path.lexists(folder):
+        return "absent"
+    if not any(folder.iterdir()):
+        return "empty"
+    for name in (RELEASE_NAME, MANIFEST_NAME):
+        candidate = folder / name
+        if candidate.is_file() and not candidate.is_symlink():
+            try:
+                record = json.loads(candidate.read_text())
+            except (OSError, ValueError, UnicodeDecodeError):
+                continue
+            if not isinstance(record, dict):
+                continue
+            if record.get("kind") == RELEASE_KIND and name == RELEASE_NAME:
+                return "release"
+            if record.get("kind") == PRIVATE_KIND and name == MANIFEST_NAME:
+                return "private"
+            if name == MANIFEST_NAME and "provenance" in record and "source" in record and "files" in record:
+                return "legacy"
+    return "foreign"
+
+
+def _check_replaceable(folder: Path, role: str, overwrite: bool, allowed: tuple[str, ...]) -> None:
+    kind = _output_kind(folder)
+    if kind in ("absent", "empty"):
+        return
+    if not overwrite:
+        raise ValueError(f"{role} {folder} is not empty; choose an empty or new folder, or pass overwrite=True "
+                         f"(--overwrite) to replace an earlier output")
+    if kind not in allowed:
+        record = RELEASE_NAME if role == "dst" else MANIFEST_NAME
+        raise ValueError(f"{role} {folder} is not empty and is not an earlier pbm mix output (it has no pbm mix "
+                         f"{record}); overwrite only replaces an earlier output: choose an empty or new folder")
+
+
+def _clean_stale(target: Path) -> list[Path]:
+    """Remove what a killed run left beside ``target``: ``.<name>.incomplete-*.tmp`` staging folders
+    (marked by us) and ``.<name>.replaced-*.tmp`` (an earlier output being replaced; put back
+    when ``target`` itself is gone). Call it holding the target's lock."""
+    removed = []
+    parent = target.parent
+    if not parent.is_dir():
+        return removed
+    prefix = f".{target.name}."
+    for entry in sorted(parent.iterdir()):
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(".tmp")) or entry.is_symlink() or not entry.is_dir():
+            continue
+        middle = name[len(prefix):-len(".tmp")]
+        if middle.startswith("incomplete-") and (entry / _STAGING_MARKER).is_file():
+            shutil.rmtree(entry)
+            removed.append(entry)
+        elif middle.startswith("replaced-"):
+            if not os.path.lexists(target):
+                os.rename(entry, target)  # the swap was cut between its two renames: put the old output back
+            else:
+                shutil.rmtree(entry)
+                removed.append(entry)
+    return removed
+
+
+def _new_staging(target: Path, *, private: bool) -> Path:
+    """A fresh, marked folder beside ``target`` (same file system, so the final rename is atomic)."""
+    staging = target.parent / f".{target.name}.incomplete-{secrets.token_hex(6)}.tmp"
+    os.mkdir(staging, 0o700 if private else 0o777)  # umask applies; the key folder is the owner's only
+    write_new_file(staging / _STAGING_MARKER, b"an unfinished pbm mix output; removed by the next run\n")
+    return staging
+
+
+def _install(staging: Path, target: Path) -> None:
+    """Make ``staging`` the new ``target``: the old one is renamed aside, then removed (links in it
+    are removed, never followed)."""
+    (staging / _STAGING_MARKER).unlink()
+    if not os.path.lexists(target):
+        os.rename(staging, target)
+        return
+    aside = target.parent / f".{target.name}.replaced-{secrets.token_hex(6)}.tmp"
+    os.rename(target, aside)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(aside, target)
+        raise
+    shutil.rmtree(aside)
+
+
+def _output_names(rel: list[str], labels: list[str], names: str, suffix: str, rng: np.random.Generator) -> list[str]:
+    """The release's file name of every source file (same order as ``rel``)."""
+    if names == "keep":
+        outputs = [f"{Path(r).parent.as_posix()}/{Path(r).stem}{suffix}" for r in rel]
+        seen: dict[str, str] = {}
+        for r, out in zip(rel, outputs):
+            other = seen.setdefault(out.lower(), r)
+            if other != r:
+                raise ValueError(f"names='keep' would write {other} and {r} to one file {out}; rename one of them "
+                                 f"or use names='opaque'")
+        return outputs
+    sizes = Counter(labels)
+    width = max(6, len(str(max(sizes.values()) - 1)))
+    number = {label: iter(rng.permutation(n).tolist()) for label, n in sizes.items()}
+    return [f"{label}/{next(number[label]):0{width}d}{suffix}" for label in labels]
+
+
+def _seed_material(seed):
+    """``(seed for mix_blocks, rng for the names, record)``; validated, nothing consumed yet."""
+    if isinstance(seed, np.random.Generator):
+        state = copy.deepcopy(seed.bit_generator.state)
+        return seed, None, {"seed": None, "generator_state": state}
+    check_rng(seed)  # refuses bools, negative ints, strings
+    value = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+    names_rng = np.random.default_rng(np.random.SeedSequence(value, spawn_key=(_NAMES_STREAM,)))
+    return value, names_rng, {"seed": value, "seed_drawn": seed is None}
 
 
 def mix_folder(
     src: str | os.PathLike,
     dst: str | os.PathLike,
     *,
+    block=None,
+    n_donors: int = 10,
+    rounds: int = 1,
+    p: float = 0.5,
+    seed=None,
+    allow_self: bool = False,
+    strict: bool = False,
+    private_dir: str | os.PathLike | None = None,
+    names: str = "opaque",
     size=None,
     mode: str | None = None,
+    format: str = "png",
+    jpeg_quality: int | None = None,
     overwrite: bool = False,
-    jpeg_quality: int = 95,
     progress: bool = False,
-    **mix_kwargs,
 ) -> dict:
-    """Mix every image of ``src/<label>/`` with same-label blocks and write ``dst/<label>/``.
+    """Mix every image of ``src/<label>/`` with same-label blocks; write a release and, apart, its key.
 
     Parameters
     ----------
     src : path
         A folder with one sub-folder per label holding .png/.jpg/... files. Never written to.
     dst : path
-        Output folder; created if missing. Must be empty unless ``overwrite=True``
-        (then same-named files are replaced; nothing else is deleted).
+        The release folder: created if missing; must be new or empty unless
+        ``overwrite=True``. It receives only ``<label>/<name>`` images and ``release.json``
+        (parameters, no source path, no original names, no seed, no provenance).
+    block : (int, int)
+        Block height and width in pixels; required. The mixing parameters ``block``,
+        ``n_donors``, ``rounds``, ``p``, ``seed``, ``allow_self``, ``strict`` are those of
+        :func:`pbmlib.mix_blocks`: the same seed gives the same mixed pixels.
+    seed : None, int or numpy.random.Generator, default=None
+        Pass an int for reproducible output. None draws fresh entropy and records it (as
+        ``seed``) in the private manifest; a Generator's state before use is recorded there
+        (``generator_state``) and the Generator is advanced. The seed is a key too (it
+        regenerates the provenance from the source), so it is kept out of the release.
+    private_dir : path, optional
+        Where the key goes (``manifest.json``, ``provenance.npz``, a note); default
+        ``<dst>.private`` beside ``dst``. It must lie outside ``dst`` and ``src``; it is
+        created owner-only (mode 0700). Never share it.
+    names : {"opaque", "keep"}, default="opaque"
+        ``"opaque"`` names outputs ``<label>/000000.png``, ``000001.png``, ... in an order
+        drawn at random per label (from the seed), so a name says nothing about the source
+        file; ``"keep"`` keeps the source file's name (warns: names often name people).
     size : None, int or (height, width)
         Resize every image first (the paper resizes to one size; its code uses 192 x 192).
     mode : None, "L" or "RGB"
         Channel layout; None keeps what the files have and requires them to agree.
+    format : {"png", "jpeg", "webp"}, default="png"
+        Output format. PNG (default) and WebP are written lossless, so the release holds
+        exactly the mixed pixels; JPEG is lossy (the reference code saves JPEG at 75).
+    jpeg_quality : int from 1 to 95, optional
+        JPEG quality (default 95); only with ``format="jpeg"``. Values outside 1-95 are
+        refused, not clamped. ``release.json`` records the format and quality used.
     overwrite : bool, default=False
-    jpeg_quality : int, default=95
-        Quality of .jpg/.jpeg outputs (the reference code uses 75). Other formats are lossless.
+        Replace an earlier output of ``mix_folder``: the whole of ``dst`` (and of the
+        private folder) is replaced, nothing of the old output is left beside the new one.
+        A non-empty folder that is not an earlier output is never replaced.
     progress : bool, default=False
         Show a tqdm progress bar while reading and writing.
-    **mix_kwargs
-        Passed to :func:`pbmlib.mix_blocks`: ``block`` (required), ``n_donors``,
-        ``rounds``, ``p``, ``seed``, ``allow_self``, ``strict``.
 
     Returns
     -------
     dict
-        The manifest that was written to ``dst/manifest.json``: parameters, versions,
-        file list, class sizes, N_b, log10 restoration probability, timings. Block
-        provenance (the source file index of every output block) is in
-        ``dst/provenance.npz`` (``sources``, ``files``).
+        The private manifest (as written to ``<private_dir>/manifest.json``), plus
+        ``dst`` and ``private_dir`` (resolved paths). Its ``release`` entries (``parameters``,
+        ``n_images``, ``class_sizes``, ``n_blocks``, ``log10_restoration_probability``, ...)
+        are those of ``release.json``.
 
     Notes
     -----
-    Files keep their names and sub-folders. Every file, the manifest included, is
-    written to a temporary name and renamed, so an interrupted run never leaves a
-    half-written image under its final name.
+    Every argument is checked, every image read and mixed, and both JSON documents built
+    before anything is written. Both folders are then written under temporary names
+    beside their targets (``.<name>.incomplete-<random>.tmp``), ``release.json`` last, and
+    renamed into place only when complete: ``dst`` is always either the earlier complete
+    output or the new complete one, never a mixture; an interrupted run leaves only its
+    ``.incomplete-...tmp`` folder, which the next run on the same ``dst`` removes. Links are
+    never followed when writing: a ``dst`` or ``private_dir`` that is a link is refused,
+    the new folders are created fresh, and an old output is removed with links in it
+    unlinked, not followed. A source file that resolves into ``dst`` is refused. While it
+    runs, ``dst`` and the private folder are locked (``.<name>.lock`` beside each): a second
+    ``mix_folder`` on either refuses at once.
+
+    Why opaque names by default: file names in face data sets are often people's names,
+    and even a neutral sorted numbering would give away each output's position in the
+    source listing; a random per-label permutation keeps both out of the release. Files
+    are also written in the order of their opaque names, so file times and inode numbers
+    do not reveal the source order. Label folder names are kept (they are the training
+    target): rename label folders before mixing if they name people.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from PIL import Image
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for label in ("a", "b"):
+    ...     (root / "src" / label).mkdir(parents=True)
+    ...     for i in range(3):
+    ...         Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(root / "src" / label / f"x{i}.png")
+    >>> info = mix_folder(root / "src", root / "release", block=(4, 4), seed=0)
+    >>> sorted(p.name for p in (root / "release").iterdir())
+    ['a', 'b', 'release.json']
+    >>> sorted(p.name for p in (root / "release.private").iterdir())
+    ['PRIVATE-DO-NOT-SHARE.txt', 'manifest.json', 'provenance.npz']
     """
     from tqdm.auto import tqdm
 
-    src, dst = Path(src), Path(dst)
-    if "block" not in mix_kwargs:
+    # 1. Every argument, before anything is read or written.
+    if block is None:
         raise ValueError("mix_folder needs block=(height, width) in pixels, e.g. block=(24, 24)")
-    _check_destination(src, dst, overwrite)
-    started = time.perf_counter()
+    check_block((0, 0), block)  # a pair of whole numbers >= 1; divisibility once the image size is known
+    n_donors = check_positive_int(n_donors, name="n_donors")
+    rounds = check_positive_int(rounds, name="rounds")
+    p = check_probability(p)
+    allow_self = check_bool(allow_self, name="allow_self")
+    strict = check_bool(strict, name="strict")
+    overwrite = check_bool(overwrite, name="overwrite")
+    progress = check_bool(progress, name="progress")
+    check_choice(names, NAME_CHOICES, name="names")
+    format, quality = check_image_format(format, jpeg_quality)
+    size = _parse_size(size)
+    if size is not None:
+        check_block(size, block)
+    if mode not in (None, "L", "RGB"):
+        raise ValueError(f"mode must be None, 'L' or 'RGB', got {mode!r}")
+    mix_seed, names_rng, seed_record = _seed_material(seed)
+
+    # 2. Paths: resolved, apart, no links as targets, no source inside an output.
+    src, dst = Path(src), Path(dst)
+    private = Path(private_dir) if private_dir is not None else default_private_dir(dst)
+    src_r, dst_r, private_r = _check_paths(src, dst, private)
     files, labels = list_image_folder(src)
-    rel = [f.relative_to(src).as_posix() for f in files]
-    arrays = [read_image(f, size=size, mode=mode) for f in tqdm(files, desc="read", disable=not progress)]
-    images = _stack(arrays, rel)
-    read_s = time.perf_counter() - started
+    _check_sources_outside(files, {"dst": dst_r, "private_dir": private_r})
+    _check_replaceable(dst_r, "dst", overwrite, ("release", "legacy"))
+    _check_replaceable(private_r, "private_dir", overwrite, ("private",))
+    if names == "keep":
+        warnings.warn("names='keep' copies the source file names into the release; in face data sets they often "
+                      "name the people shown (e.g. LFW's Firstname_Lastname_0001.jpg)", UserWarning, stacklevel=2)
 
-    t0 = time.perf_counter()
-    mixed, sources = mix_blocks(images, labels, return_sources=True, **mix_kwargs)
-    mix_s = time.perf_counter() - t0
+    with lock_folder(dst_r, what="dst"), lock_folder(private_r, what="private_dir"):
+        _clean_stale(dst_r)
+        _clean_stale(private_r)
+        _check_replaceable(dst_r, "dst", overwrite, ("release", "legacy"))  # again, now that we hold the lock
+        _check_replaceable(private_r, "private_dir", overwrite, ("private",))
 
-    t0 = time.perf_counter()
-    dst.mkdir(parents=True, exist_ok=True)
-    for name, image in tqdm(list(zip(rel, mixed)), desc="write", disable=not progress):
-        write_image_atomic(dst / name, image, jpeg_quality=jpeg_quality)
-    write_s = time.perf_counter() - t0
+        # 3. Read, mix, name, and build every document; still nothing written.
+        started = time.perf_counter()
+        rel = [f.relative_to(src).as_posix() for f in files]
+        arrays = [read_image(f, size=size, mode=mode) for f in tqdm(files, desc="read", disable=not progress)]
+        images = _stack(arrays, rel)
+        del arrays
+        block = check_block(images.shape[1:3], block)
+        read_s = time.perf_counter() - started
+        t0 = time.perf_counter()
+        mixed, sources = mix_blocks(images, labels, block=block, n_donors=n_donors, rounds=rounds, p=p,
+                                    seed=mix_seed, allow_self=allow_self, strict=strict, return_sources=True)
+        mix_s = time.perf_counter() - t0
+        suffix = IMAGE_FORMATS[format][0]
+        outputs = _output_names(rel, labels, names, suffix, names_rng if names_rng is not None else mix_seed)
 
-    class_sizes = dict(Counter(labels))  # insertion order: first appearance
-    nb = n_blocks(images.shape[1:], mix_kwargs["block"])
-    parameters = {k: v for k, v in mix_kwargs.items() if k != "seed" or not isinstance(v, np.random.Generator)}
-    parameters["block"] = list(mix_kwargs["block"])
-    manifest = {
-        "source": str(src.resolve()),
-        "parameters": {**parameters, "size": size, "mode": mode, "jpeg_quality": jpeg_quality},
-        "seed": mix_kwargs.get("seed"),
-        "image_shape": list(images.shape[1:]),
-        "n_images": len(rel),
-        "class_sizes": class_sizes,
-        "n_blocks": nb,
-        "log10_restoration_probability": restoration_log10_probability(class_sizes, nb),
-        "files": rel,
-        "labels": labels,
-        "provenance": PROVENANCE_NAME,
-        "seconds": {"read": read_s, "mix": mix_s, "write": write_s},
-        "versions": versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, sources=sources, files=np.array(rel))
-    write_bytes_atomic(dst / PROVENANCE_NAME, buffer.getvalue())
-    write_json_atomic(dst / MANIFEST_NAME, manifest)
-    return manifest
+        class_sizes = dict(Counter(labels))  # insertion order: first appearance
+        nb = n_blocks(images.shape[1:], block)
+        release_id = uuid.uuid4().hex
+        release = {
+            "kind": RELEASE_KIND,
+            "release_id": release_id,
+            "parameters": {"block": list(block), "n_donors": n_donors, "rounds": rounds, "p": p,
+                           "allow_self": allow_self, "size": list(size) if size else None, "mode": mode},
+            "image_format": {"format": format, "suffix": suffix, "lossless": IMAGE_FORMATS[format][2],
+                             "jpeg_quality": quality},
+            "names": names,
+            "image_shape": list(images.shape[1:]),
+            "n_images": len(rel),
+            "class_sizes": class_sizes,
+            "n_blocks": nb,
+            "log10_restoration_probability": restoration_log10_probability(class_sizes, nb),
+            "key": "the provenance, seed and source names of this release are kept apart by its owner; "
+                   "they are not part of it",
+            "versions": versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        manifest = {
+            **release,
+            "kind": PRIVATE_KIND,
+            "key": "PRIVATE: this folder undoes the mixing of the release; never let it leave the owner",
+            "release_dir": str(dst_r),
+            "source": str(src_r),
+            **seed_record,
+            "files": rel,
+            "labels": labels,
+            "outputs": outputs,
+            "provenance": PROVENANCE_NAME,
+            "seconds": {"read": read_s, "mix": mix_s},
+        }
+        release_text = to_json(release)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, sources=sources, files=np.array(rel), outputs=np.array(outputs))
+        provenance_bytes = buffer.getvalue()
+        note = PRIVATE_NOTE.format(release=dst_r).encode()
+
+        # 4. Write both folders under temporary names; release.json last; then rename into place.
+        staged: list[Path] = []
+        try:
+            t0 = time.perf_counter()
+            release_stage = _new_staging(dst_r, private=False)
+            staged.append(release_stage)
+            private_stage = _new_staging(private_r, private=True)
+            staged.append(private_stage)
+            for label in class_sizes:
+                os.mkdir(release_stage / str(label))
+            order = sorted(range(len(outputs)), key=outputs.__getitem__)  # write order says nothing of the source
+            for i in tqdm(order, desc="write", disable=not progress):
+                write_new_file(release_stage / outputs[i], encode_image(mixed[i], format, quality))
+            write_s = time.perf_counter() - t0
+            manifest["seconds"]["write"] = write_s
+            write_new_file(private_stage / PRIVATE_NOTE_NAME, note)
+            write_new_file(private_stage / PROVENANCE_NAME, provenance_bytes)
+            write_new_file(private_stage / MANIFEST_NAME, to_json(manifest).encode())
+            write_new_file(release_stage / RELEASE_NAME, release_text.encode())
+            _install(private_stage, private_r)
+            staged.remove(private_stage)
+            _install(release_stage, dst_r)
+            staged.remove(release_stage)
+        except OSError as exc:
+            raise OSError(exc.errno or errno.EIO,
+                          f"{exc.strerror or exc}; could not write the output (dst {dst} was not changed: free "
+                          f"space, fix permissions or choose another dst)", exc.filename) from exc
+        finally:
+            for folder in staged:
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(folder)
+    return {**manifest, "dst": str(dst_r), "private_dir": str(private_r)}
