@@ -34,6 +34,7 @@ optimizer: str = "adam"  # adam, sgd or rmsprop
 learning_rate: float = 0.001  # learning rate
 repeats: int = 2  # trainings per condition (the paper uses 5)
 seed: int = 0  # seed for the split, the mixing and the first training
+baseline_cache: str = ""  # folder of trained baselines shared by a sweep's runs ("" trains the original here)
 output_dir: str = "papermill_runs/manual/02_training"  # where results.json, CSV and PNG go
 
 # %%
@@ -45,14 +46,14 @@ from pbmlib.workbench.results import write_study
 parameters = dict(dataset=dataset, image_size=image_size, model_name=model_name, block_height=block_height,
                   block_width=block_width, n_donors=n_donors, rounds=rounds, p=p, test_fraction=test_fraction,
                   epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
-                  repeats=repeats, seed=seed, output_dir=output_dir)
+                  repeats=repeats, seed=seed, baseline_cache=baseline_cache, output_dir=output_dir)
 data = pbmlib.load_dataset(dataset, size=image_size or None)
 mixing = get_scheme("pbm", block=(block_height, block_width), n_donors=n_donors, rounds=rounds, p=p)
 
 # %%
 table, records = run_study(data, [get_scheme("none"), mixing], model_name=model_name, epochs=epochs,
                            batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate, repeats=repeats,
-                           test_fraction=test_fraction, seed=seed)
+                           test_fraction=test_fraction, seed=seed, baseline_cache=baseline_cache or None)
 table[["setting", "n_blocks", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean", "accuracy_drop",
        "ssim_mean", "ssim_floor_mean"]].round(4)
 

@@ -96,6 +96,7 @@ def run_study(
     inversion: bool = False,
     inversion_epochs: int = 60,
     seed=None,
+    baseline_cache=None,
     progress=None,
 ) -> tuple[pd.DataFrame, dict]:
     """Protect, measure, train and (optionally) attack under every condition, on one split.
@@ -134,6 +135,11 @@ def run_study(
     seed : None, int or numpy.random.Generator
         Child streams (``SeedSequence.spawn``) for the split, the schemes, the
         trainings and the attacks.
+    baseline_cache : path or BaselineCache, optional
+        Train the reference condition (unprotected, unaugmented) once per identical
+        data, split, model, settings and seed, and reuse its record in every study that
+        asks (:class:`pbmlib.learn.baselines.BaselineCache`); the row's
+        ``baseline_reused`` says whether this study reused one.
     progress : callable, optional
         ``progress(done, total)`` after each condition.
 
@@ -160,7 +166,11 @@ def run_study(
     x, y, x_test, y_test = train_set.images, train_set.labels, test_set.images, test_set.labels
     floor = ssim_scores(x, x[same_label_partners(y, seed=attack_seed)]).mean()
     if train:
+        from .baselines import BaselineCache, baseline_key
         from .training import train_and_evaluate
+
+        cache = (baseline_cache if isinstance(baseline_cache, BaselineCache) or baseline_cache is None
+                 else BaselineCache(baseline_cache))
 
     # Protect first: a scheme that cannot handle these images fails before any training starts.
     protected_by_setting: dict[str, tuple] = {}
@@ -187,15 +197,26 @@ def run_study(
             "accuracy_drop": None, "ssim_mean": ssim, "ssim_floor_mean": float(floor), "ssim_excess": ssim - floor,
             "log10_restoration_probability": scheme.restoration_log10_probability(y, x.shape[1:]),
             "attack_block_height": block[0] if block else None, "attack_block_width": block[1] if block else None,
+            "baseline_reused": None,
         }
         if scorecard and condition.augment is None:
             row.update(_attack(scheme, x, y, protected, x_test, y_test, block=block, matchers=matchers,
                                inversion=inversion, inversion_epochs=inversion_epochs, seed=attack_seed))
         if train:
-            record = train_and_evaluate(
-                model_name, (protected, y), (scheme.protect_test(x_test), y_test), augment=condition.augment,
-                adaptation=scheme.adaptation, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                learning_rate=learning_rate, repeats=repeats, seed=train_seed)
+            settings = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
+                            repeats=repeats, seed=train_seed)
+            test = (scheme.protect_test(x_test), y_test)
+
+            def fit(protected=protected, test=test, condition=condition, scheme=scheme, settings=settings):
+                return train_and_evaluate(model_name, (protected, y), test, augment=condition.augment,
+                                          adaptation=scheme.adaptation, **settings)
+
+            if cache is not None and row["reference"]:
+                key = baseline_key((protected, y), test, {"model_name": model_name, **settings,
+                                                          "versions": _training_versions()})
+                record, row["baseline_reused"] = cache.get_or_train(key, fit)
+            else:
+                record = fit()
             records[condition.label] = record
             row.update(test_accuracy_mean=record["test_accuracy_mean"], test_accuracy_std=record["test_accuracy_std"],
                        test_loss_mean=record["test_loss_mean"], test_loss_std=record["test_loss_std"])
@@ -207,6 +228,13 @@ def run_study(
     if train and len(reference):
         table["accuracy_drop"] = 100 * (reference.iloc[0] - table["test_accuracy_mean"])
     return table, records
+
+
+def _training_versions() -> dict:
+    """Library versions a training's outcome depends on (part of a cached baseline's key)."""
+    from .._io import versions
+
+    return {k: v for k, v in versions().items() if k not in ("platform", "pbm-workbench")}
 
 
 def _attack(scheme, x, y, protected, x_test, y_test, *, block, matchers, inversion, inversion_epochs, seed) -> dict:

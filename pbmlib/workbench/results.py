@@ -63,6 +63,8 @@ STUDY_ROW_FIELDS = {
     "attack_block_height": "block height the block-level attacks used (the scheme's own geometry, else the "
                            "study's guess), or null",
     "attack_block_width": "block width the block-level attacks used, or null",
+    "baseline_reused": "for a reference row trained through a baseline cache: whether an earlier or parallel run "
+                       "had trained it (true) or this run did (false); null without a cache",
 }
 
 #: Fields of :func:`pbmlib.privacy.scorecard.privacy_scorecard` a study row may carry.
