@@ -122,3 +122,40 @@ def test_schemes_notebook(tmp_path):
     assert (rows["visualmixer"]["attack_block_height"], rows["visualmixer"]["attack_block_width"]) == (8, 8)
     assert rows["visualmixer"]["reid_top1"] > 0.9
     assert {"privacy_utility.png", "schemes_examples.png", "study.csv"} <= {p.name for p in out.iterdir()}
+
+
+@pytest.mark.slow
+def test_sweep_runs_training_and_analysis_then_skips_finished_runs(tmp_path):
+    import yaml
+
+    from pbmlib.workbench.results import collect_results
+    from pbmlib.workbench.sweeps import run_sweep
+
+    stages = [
+        {"name": "mixing", "notebook": str(ROOT / "notebooks" / "01_mixing.ipynb"),
+         "parameters": {"dataset": "faces", "n_images": 40},
+         "grid": {"block_height,block_width": [[5, 5], [1, 1]]}},
+        {"name": "training", "notebook": str(ROOT / "notebooks" / "02_training.ipynb"),
+         "parameters": {"dataset": "faces", "epochs": 1, "repeats": 1}, "grid": {"block_width": [5, 1]}},
+    ]
+    config = tmp_path / "mini.yaml"
+    config.write_text(yaml.safe_dump({"name": "mini", "output_root": str(tmp_path / "runs"), "workers": 1,
+                                      "stages": stages,
+                                      "analysis": str(ROOT / "notebooks" / "04_analysis.ipynb")}))
+    first = run_sweep(config, progress=False)
+    sweep_dir = Path(first["sweep_dir"])
+    assert len(first["finished"]) == 4 and first["failed"] == {} and first["skipped"] == []
+    training = read_results(sweep_dir / "training__block_width-5" / "results.json")
+    assert [row["setting"] for row in training["rows"]] == ["none", "pbm block=5x5"]
+    assert (sweep_dir / "training__block_width-5" / "02_training.ipynb").exists()  # the executed notebook
+    analysis = read_results(sweep_dir / "analysis" / "results.json")
+    assert analysis["n_runs"] == 4 and analysis["n_study_rows"] == 4
+    assert {"accuracy_vs_blocks_training.png", "ssim_vs_blocks.png"} <= set(analysis["figures"])
+    tables = collect_results(sweep_dir)
+    assert set(tables["mixing"]["stage"]) == {"mixing"} and len(tables["mixing"]) == 2
+    assert set(tables["study"]["stage"]) == {"training"} and len(tables["study"]) == 4
+
+    stamp = (sweep_dir / "training__block_width-5" / "results.json").stat().st_mtime_ns
+    second = run_sweep(config, progress=False, analysis=False)
+    assert second["finished"] == [] and len(second["skipped"]) == 4
+    assert (sweep_dir / "training__block_width-5" / "results.json").stat().st_mtime_ns == stamp
