@@ -1,2 +1,34 @@
 """Keras tier: models, adaptation and augmentation layers, training, learned inversion, and the studies
-that train on protected sets."""
+that train on protected sets.
+
+Importing this package imports Keras with the process's standard error silenced for the
+duration of the import only: TensorFlow's C++ start-up lines (absl, oneDNN,
+``cpu_feature_guard``) are information for its developers, not for users of the
+workbench. Anything Keras or TensorFlow writes later (warnings, errors) is untouched.
+"""
+
+import os
+import sys
+
+
+def _import_keras_quietly() -> None:
+    if "keras" in sys.modules:
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable standard error: nothing to silence
+        import keras  # noqa: F401
+
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        sys.stderr.flush()
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_keras_quietly()
