@@ -304,7 +304,7 @@ def test_one_sweep_at_a_time_and_a_dead_sweeps_lock_is_taken_over(tmp_path, caps
     first.start()
     try:
         deadline = time.time() + 120
-        while not (sweep_dir / ".work" / "s__delay-3.0" / "tiny.ipynb").exists():
+        while not list((sweep_dir / ".work" / "s__delay-3.0").glob("*/tiny.ipynb")):
             assert time.time() < deadline and first.is_alive(), "the first sweep did not start its run"
             time.sleep(0.1)
         assert main(["sweep", str(config), "--quiet"]) == 2
@@ -372,7 +372,7 @@ def test_interrupted_sweep_redoes_only_the_interrupted_run(tmp_path):
     proc = subprocess.Popen(cli, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
-        while not (sweep_dir / ".work" / "s__delay-6.0" / "tiny.ipynb").exists():
+        while not list((sweep_dir / ".work" / "s__delay-6.0").glob("*/tiny.ipynb")):
             assert time.time() < deadline and proc.poll() is None, "the sweep did not reach the slow run"
             time.sleep(0.2)
         time.sleep(2)  # part-way through the slow run
@@ -390,7 +390,7 @@ def test_interrupted_sweep_redoes_only_the_interrupted_run(tmp_path):
     assert summary["skipped"] == ["s__delay-0.0"]
     assert sorted(summary["finished"]) == ["s__delay-0.5", "s__delay-6.0"]
     assert (sweep_dir / "s__delay-0.0" / "results.json").stat().st_mtime_ns == stamp
-    assert not list((sweep_dir / ".work").iterdir())
+    assert not (sweep_dir / ".work").exists() or not list((sweep_dir / ".work").iterdir())
 
 
 def test_parallel_runs_with_a_relative_output_root(tmp_path, monkeypatch):

@@ -223,7 +223,8 @@ def _sweep(args) -> int:
     if args.output_root is not None:
         config["output_root"] = args.output_root
     try:
-        summary = run_sweep(config, workers=args.workers, progress=not args.quiet, analysis=not args.no_analysis)
+        summary = run_sweep(config, workers=args.workers, progress=not args.quiet, analysis=not args.no_analysis,
+                            scheduler=args.scheduler)
     except SweepLockedError as exc:  # someone else's sweep: nothing was written, the user waits or renames
         print(f"pbm sweep: error: {exc}", file=sys.stderr)
         return 2
@@ -365,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write under this folder instead of the config's output_root (default: the config's)")
     sweep.add_argument("--no-analysis", action="store_true",
                        help="skip the analysis notebook (default: run it last)")
+    sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run every run as a task on the Dask cluster of this scheduler, e.g. "
+                            "tcp://127.0.0.1:8786; the sweep folder must be on storage every worker sees "
+                            "(default: the config's cluster section, else this machine)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar (default: show one)")
     sweep.set_defaults(func=_sweep)
     return parser

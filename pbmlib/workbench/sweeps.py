@@ -63,13 +63,16 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from .._io import versions
+from .cluster import check_cluster, check_workers_see, open_client
 
 try:
     import fcntl
@@ -88,9 +91,12 @@ ANALYSIS_DIR = "analysis"
 #: Folder names of the sweep itself; no stage may take one.
 RESERVED_NAMES = frozenset({FAILED_DIR, STALE_DIR, RECORDS_DIR, ANALYSIS_DIR})
 
+# The kernel's own log (e.g. "running over TCP without encryption": it listens on 127.0.0.1 only) is not for
+# users; warnings of the notebook's code still reach its outputs.
+_QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 _RESULTS_FILE = "results.json"  # written by the notebooks (pbmlib.workbench.results)
-_CONFIG_KEYS = ("name", "output_root", "workers", "stages", "analysis")
-_STAGE_KEYS = ("name", "notebook", "parameters", "grid")
+_CONFIG_KEYS = ("name", "output_root", "workers", "stages", "analysis", "cluster")
+_STAGE_KEYS = ("name", "notebook", "parameters", "grid", "resources")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _NAME_RULE = "letters, digits, '_', '-' and '.', starting with a letter or digit, at most 100 characters"
 _MAX_RUN_ID = 150
@@ -115,6 +121,8 @@ class Run:
     parameters: dict = field(hash=False)
     run_id: str = ""
     fingerprint: str = ""
+    #: Dask worker resources one run of the stage holds, e.g. ``{"GPU": 1}`` (ignored without a cluster)
+    resources: dict = field(default_factory=dict, hash=False, compare=False)
 
 
 # ----------------------------------------------------------------------------- the config
@@ -344,6 +352,13 @@ def check_sweep(config: dict, *, base: str | os.PathLike | None = None, source: 
             if counts[name] == 2:
                 raise ValueError(f"{where}: parameter {name!r} is given twice (in parameters and grid, or in "
                                  f"two grid keys); give it once")
+        resources = stage.get("resources")
+        stage["resources"] = {} if resources is None else resources
+        if not isinstance(stage["resources"], dict) or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                for k, v in stage["resources"].items()):
+            raise ValueError(f"{where}: resources must map resource names to positive amounts, e.g. {{GPU: 1}}, "
+                             f"got {_short(resources)}")
         shown = str(stage["notebook"])
         notebook = _find_notebook(stage["notebook"], base, f"{where}: notebook")
         _check_declared(names, notebook, shown, where, declared_cache)
@@ -362,6 +377,7 @@ def check_sweep(config: dict, *, base: str | os.PathLike | None = None, source: 
         raise ValueError(f"{source}: output_root must be the path of a folder, got {_short(root)}")
     config.setdefault("workers", 1)
     _check_workers(config["workers"], f"{source}: workers")
+    config["cluster"] = check_cluster(config.get("cluster"), source)
     return config
 
 
@@ -425,7 +441,7 @@ def plan_runs(config: dict) -> list[Run]:
             if len(run_id) > _MAX_RUN_ID:  # long values (lists of dicts): keep folder names short
                 run_id = f"{run_id[:_MAX_RUN_ID - 17]}-{_sha256(varied)[:16]}"
             runs.append(Run(stage["name"], notebook, params, run_id,
-                            _fingerprint(digests[stage["notebook"]], params)))
+                            _fingerprint(digests[stage["notebook"]], params), dict(stage.get("resources") or {})))
     seen: dict[str, Run] = {}
     for run in runs:
         if run.run_id in seen:
@@ -631,23 +647,36 @@ def _record_final_folder(results_path: Path, work: Path, final: Path) -> None:
 
 
 def _execute(run: Run, sweep_dir: Path, kernel_name: str | None, git: tuple) -> dict:
+    """Run one notebook in its own attempt folder and move it into place only when it finished.
+
+    Runs here, in a thread of the sweep, or in a Dask worker. Every attempt gets its own
+    folder ``.work/<run>/<host>-<pid>-<random>/``: a worker that died part-way (its
+    kernel may outlive it and keep writing) never shares a folder with the attempt that
+    replaces it, and only a finished attempt is moved to ``<run>/``; if another attempt
+    got there first, this one is discarded, so a run is never counted twice.
+    """
     import papermill as pm
 
-    work = _inside(sweep_dir, WORK_DIR, run.run_id)
+    if not (sweep_dir / LOCK_NAME).is_file():
+        raise RuntimeError(f"{socket.gethostname()} (pid {os.getpid()}) cannot see the sweep folder {sweep_dir}: "
+                           f"put output_root on storage every worker mounts at the same path")
+    attempts = _inside(sweep_dir, WORK_DIR, run.run_id)
+    attempts.parent.mkdir(exist_ok=True)
+    attempts.mkdir(exist_ok=True)
+    work = _inside(attempts, f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    work.mkdir()
     final = _inside(sweep_dir, run.run_id)
     failed = _inside(sweep_dir, FAILED_DIR, run.run_id)
-    _remove(work)  # left over from an interrupted attempt
-    work.mkdir(parents=True)
     record = {"run_id": run.run_id, "stage": run.stage, "status": "running", "notebook": str(run.notebook),
               "parameters": {**run.parameters, "output_dir": str(final)}, "output_dir": str(final),
               "fingerprint": _run_fingerprint(run), "git_commit": git[0], "git_dirty": git[1],
-              "kernel_name": kernel_name, "versions": versions(), "started": _now()}
+              "kernel_name": kernel_name, "attempt": work.name, "versions": versions(), "started": _now()}
     t0 = time.perf_counter()
     try:
         # No cwd=: papermill would chdir the whole process, and runs share it across threads.
         pm.execute_notebook(str(run.notebook), str(work / run.notebook.name),
                             parameters={**run.parameters, "output_dir": str(work)},
-                            kernel_name=kernel_name, progress_bar=False)
+                            kernel_name=kernel_name, progress_bar=False, extra_arguments=_QUIET_KERNEL)
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
         if hasattr(exc, "ename"):  # the error raised inside the notebook
             error = f"{exc.ename}: {exc.evalue} (cell {getattr(exc, 'exec_count', '?')})"
@@ -660,14 +689,27 @@ def _execute(run: Run, sweep_dir: Path, kernel_name: str | None, git: tuple) -> 
         failed.parent.mkdir(exist_ok=True)
         os.replace(work, failed)
         _write_json(failed / "error.json", record)
+        _remove_if_empty(attempts)
         return record
     record.update(status="finished", seconds=time.perf_counter() - t0, ended=_now())
     _record_final_folder(work / _RESULTS_FILE, work, final)
     _write_json(work / RUN_RECORD_NAME, record)
+    if _run_state(sweep_dir, run) == "finished":  # another attempt finished first: count the run once
+        _remove(work)
+        _remove_if_empty(attempts)
+        return _read_record(final / RUN_RECORD_NAME) or record
     _remove(final)  # an unfinished copy; finished ones were kept or moved to stale/ before
     os.replace(work, final)  # atomic: the run appears finished all at once
     _remove(failed)
+    shutil.rmtree(attempts, ignore_errors=True)  # attempts of dead workers (whose kernels may still write)
     return record
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
 
 
 def _claim_record(sweep_dir: Path, document: dict) -> Path:
@@ -685,7 +727,7 @@ def _claim_record(sweep_dir: Path, document: dict) -> Path:
 
 
 def run_sweep(config: dict | str | os.PathLike, *, workers: int | None = None, kernel_name: str | None = None,
-              progress: bool = True, analysis: bool = True) -> dict:
+              progress: bool = True, analysis: bool = True, scheduler: str | None = None, client=None) -> dict:
     """Execute every unfinished run of a sweep (several at once with ``workers`` > 1).
 
     Everything is checked before anything is written: the config (:func:`check_sweep`),
@@ -704,6 +746,12 @@ def run_sweep(config: dict | str | os.PathLike, *, workers: int | None = None, k
         Show a progress bar.
     analysis : bool, default=True
         Run the config's analysis notebook last.
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://host:8786``): every run becomes a task on
+        its cluster (see :mod:`pbmlib.workbench.cluster`). Overrides the config's
+        ``cluster:`` section.
+    client : distributed.Client, optional
+        Run on this client's cluster instead (left open).
 
     Returns
     -------
@@ -746,12 +794,19 @@ def run_sweep(config: dict | str | os.PathLike, *, workers: int | None = None, k
     lock = _SweepLock(sweep_dir)
     lock.acquire()
     try:
-        return _run_locked(config, runs, sweep_dir, workers, kernel_name, progress, analysis, tqdm)
+        if client is None and scheduler is None and config.get("cluster") is None:
+            return _run_locked(config, runs, sweep_dir, workers, kernel_name, progress, analysis, tqdm, None)
+        if client is not None:
+            check_workers_see(client, sweep_dir)
+            return _run_locked(config, runs, sweep_dir, workers, kernel_name, progress, analysis, tqdm, client)
+        with open_client(scheduler=scheduler, cluster=config.get("cluster")) as own:
+            check_workers_see(own, sweep_dir)
+            return _run_locked(config, runs, sweep_dir, workers, kernel_name, progress, analysis, tqdm, own)
     finally:
         lock.release()
 
 
-def _run_locked(config, runs, sweep_dir, workers, kernel_name, progress, analysis, tqdm) -> dict:
+def _run_locked(config, runs, sweep_dir, workers, kernel_name, progress, analysis, tqdm, client) -> dict:
     for own in (WORK_DIR, FAILED_DIR, STALE_DIR, RECORDS_DIR, ANALYSIS_DIR):  # again, now that we hold the lock
         _check_own_folder(sweep_dir / own)
     work_root = _inside(sweep_dir, WORK_DIR)
@@ -772,6 +827,7 @@ def _run_locked(config, runs, sweep_dir, workers, kernel_name, progress, analysi
     document = {"status": "running", "started": _now(), "pid": os.getpid(), "host": socket.gethostname(),
                 "argv": list(sys.argv), "git_commit": git[0], "git_dirty": git[1], "versions": versions(),
                 "workers": workers, "kernel_name": kernel_name, "runs": [run.run_id for run in runs],
+                "scheduler": client.scheduler.address if client is not None else None,
                 "config": config}
     record_path = _claim_record(sweep_dir, {**document, **summary})
     summary["record"] = str(record_path)
@@ -781,12 +837,12 @@ def _run_locked(config, runs, sweep_dir, workers, kernel_name, progress, analysi
             _remove(stale)
             stale.parent.mkdir(exist_ok=True)
             os.replace(_inside(sweep_dir, run_id), stale)
-        with ThreadPoolExecutor(max_workers=workers) as pool, \
+        with _executors(client, workers) as submit, \
                 tqdm(total=len(runs), initial=len(skipped), desc=config["name"], disable=not progress) as bar:
             if changed:
                 bar.write(f"{len(changed)} finished run(s) changed (parameters or notebook) since they ran: "
                           f"re-running them; previous results in {sweep_dir / STALE_DIR}")
-            futures = {pool.submit(_execute, run, sweep_dir, kernel_name, git): run for run in todo}
+            futures = {submit(run.resources, _execute, run, sweep_dir, kernel_name, git): run for run in todo}
             for future in as_completed(futures):
                 run = futures[future]
                 try:
@@ -805,7 +861,7 @@ def _run_locked(config, runs, sweep_dir, workers, kernel_name, progress, analysi
             parameters = {"sweep_dir": str(sweep_dir)}
             analysis_run = Run("analysis", notebook, parameters, ANALYSIS_DIR,
                                _fingerprint(_notebook_digest(notebook), parameters))
-            try:
+            try:  # on this machine: it reads the whole sweep folder
                 record = _execute(analysis_run, sweep_dir, kernel_name, git)
             except Exception as exc:
                 record = {"status": "failed", "error": f"sweep runner: {type(exc).__name__}: {exc}"}
@@ -813,6 +869,7 @@ def _run_locked(config, runs, sweep_dir, workers, kernel_name, progress, analysi
                 summary["analysis"] = str(sweep_dir / ANALYSIS_DIR / notebook.name)
             else:
                 summary["failed"]["analysis"] = record["error"]
+        _remove_if_empty(work_root)
         document["status"] = "done"
     except BaseException:
         document["status"] = "interrupted"
@@ -821,3 +878,22 @@ def _run_locked(config, runs, sweep_dir, workers, kernel_name, progress, analysi
         document["ended"] = _now()
         _write_json(record_path, {**document, **summary})
     return summary
+
+
+@contextmanager
+def _executors(client, workers: int):
+    """``submit(resources, fn, *args)`` returning :class:`concurrent.futures.Future` objects: a
+    thread pool of ``workers`` here, or Dask tasks (one executor per resource set) on ``client``."""
+    if client is None:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            yield lambda resources, fn, *args: pool.submit(fn, *args)
+        return
+    executors = {}
+
+    def submit(resources, fn, *args):
+        key = tuple(sorted(resources.items()))
+        if key not in executors:
+            executors[key] = client.get_executor(pure=False, resources=dict(resources) or None)
+        return executors[key].submit(fn, *args)
+
+    yield submit
