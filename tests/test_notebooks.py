@@ -151,6 +151,10 @@ def test_sweep_runs_training_and_analysis_then_skips_finished_runs(tmp_path):
     analysis = read_results(sweep_dir / "analysis" / "results.json")
     assert analysis["n_runs"] == 4 and analysis["n_study_rows"] == 4
     assert {"accuracy_vs_blocks_training.png", "ssim_vs_blocks.png"} <= set(analysis["figures"])
+    reused = [read_results(sweep_dir / f"training__block_width-{w}" / "results.json")["rows"][0]["baseline_reused"]
+              for w in (5, 1)]
+    assert sorted(reused) == [False, True]  # the original trained once, by the first run
+    assert len(list((sweep_dir / "baselines").glob("*.json"))) == 1
     tables = collect_results(sweep_dir)
     assert set(tables["mixing"]["stage"]) == {"mixing"} and len(tables["mixing"]) == 2
     assert set(tables["study"]["stage"]) == {"training"} and len(tables["study"]) == 4

@@ -446,3 +446,11 @@ def test_shipped_sweep_configs_plan():
     assert {"resnet50", "vgg16", "inceptionv3", "densenet121"} <= models
     assert {r.parameters["rounds"] for r in paper if r.stage == "resnet50"} == {1, 3}
     assert all(r.parameters.get("repeats", 5) == 5 for r in paper if r.stage != "mixing")
+
+
+def test_shipped_cluster_config_checks():
+    config = load_sweep(ROOT / "sweeps" / "slurm.yaml")
+    assert set(config["cluster"]) == {"slurm", "jobs"}
+    runs = plan_runs(config)
+    assert {tuple(r.resources.items()) for r in runs if r.stage == "resnet50"} == {(("GPU", 1),)}
+    assert all(r.resources == {} for r in runs if r.stage == "mixing")

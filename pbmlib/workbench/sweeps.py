@@ -34,6 +34,9 @@ The sweep folder ``<output_root>/<name>/`` holds:
     A run that raised: ``error.json`` and the executed notebook with its traceback.
 ``stale/<run>/``
     The previous results of a run whose parameters or notebook changed since it finished.
+``baselines/``
+    Training records of the unprotected baselines, shared by every run of the sweep that
+    trains the same baseline (notebooks declaring ``baseline_cache`` get this folder).
 ``sweeps/<UTC time>.json``
     One record per invocation (never overwritten): the config, what ran, what failed.
 ``.lock``
@@ -88,8 +91,9 @@ FAILED_DIR = "failed"
 STALE_DIR = "stale"
 RECORDS_DIR = "sweeps"
 ANALYSIS_DIR = "analysis"
+BASELINES_DIR = "baselines"
 #: Folder names of the sweep itself; no stage may take one.
-RESERVED_NAMES = frozenset({FAILED_DIR, STALE_DIR, RECORDS_DIR, ANALYSIS_DIR})
+RESERVED_NAMES = frozenset({FAILED_DIR, STALE_DIR, RECORDS_DIR, ANALYSIS_DIR, BASELINES_DIR})
 
 # The kernel's own log (e.g. "running over TCP without encryption": it listens on 127.0.0.1 only) is not for
 # users; warnings of the notebook's code still reach its outputs.
@@ -675,7 +679,7 @@ def _execute(run: Run, sweep_dir: Path, kernel_name: str | None, git: tuple) -> 
     try:
         # No cwd=: papermill would chdir the whole process, and runs share it across threads.
         pm.execute_notebook(str(run.notebook), str(work / run.notebook.name),
-                            parameters={**run.parameters, "output_dir": str(work)},
+                            parameters={**_injected(run, sweep_dir), **run.parameters, "output_dir": str(work)},
                             kernel_name=kernel_name, progress_bar=False, extra_arguments=_QUIET_KERNEL)
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
         if hasattr(exc, "ename"):  # the error raised inside the notebook
@@ -703,6 +707,18 @@ def _execute(run: Run, sweep_dir: Path, kernel_name: str | None, git: tuple) -> 
     _remove(failed)
     shutil.rmtree(attempts, ignore_errors=True)  # attempts of dead workers (whose kernels may still write)
     return record
+
+
+def _injected(run: Run, sweep_dir: Path) -> dict:
+    """Parameters the sweep gives a notebook that declares them and is not given them by the config:
+    ``baseline_cache``, the sweep's shared folder of trained baselines (see
+    :class:`pbmlib.learn.baselines.BaselineCache`). Not part of the fingerprint: a cached baseline is
+    the same record the run would train."""
+    import papermill as pm
+
+    if "baseline_cache" in pm.inspect_notebook(str(run.notebook)):
+        return {"baseline_cache": str(_inside(sweep_dir, BASELINES_DIR))}
+    return {}
 
 
 def _remove_if_empty(path: Path) -> None:
@@ -785,7 +801,7 @@ def run_sweep(config: dict | str | os.PathLike, *, workers: int | None = None, k
     if sweep_dir.is_symlink() or (sweep_dir.exists() and not sweep_dir.is_dir()):
         raise ValueError(f"{sweep_dir} is a symbolic link or not a folder; a sweep writes only into a real "
                          f"folder: remove it or change the sweep's name or output_root")
-    for own in (WORK_DIR, FAILED_DIR, STALE_DIR, RECORDS_DIR, ANALYSIS_DIR):
+    for own in (WORK_DIR, FAILED_DIR, STALE_DIR, RECORDS_DIR, ANALYSIS_DIR, BASELINES_DIR):
         _check_own_folder(sweep_dir / own)
     if (sweep_dir / LOCK_NAME).is_symlink() or (sweep_dir / LOCK_NAME).is_dir():
         raise ValueError(f"{sweep_dir / LOCK_NAME} is a symbolic link or a folder; remove it")
@@ -807,7 +823,7 @@ def run_sweep(config: dict | str | os.PathLike, *, workers: int | None = None, k
 
 
 def _run_locked(config, runs, sweep_dir, workers, kernel_name, progress, analysis, tqdm, client) -> dict:
-    for own in (WORK_DIR, FAILED_DIR, STALE_DIR, RECORDS_DIR, ANALYSIS_DIR):  # again, now that we hold the lock
+    for own in (WORK_DIR, FAILED_DIR, STALE_DIR, RECORDS_DIR, ANALYSIS_DIR, BASELINES_DIR):  # again, now that we hold the lock
         _check_own_folder(sweep_dir / own)
     work_root = _inside(sweep_dir, WORK_DIR)
     if work_root.is_dir():  # attempts interrupted earlier; no other sweep can be using them
