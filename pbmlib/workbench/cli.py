@@ -212,6 +212,20 @@ def _compare(args) -> int:
     return 0
 
 
+def _plan(config: dict, args) -> int:
+    from .plan import plan_sweep
+
+    if args.images_per_second is not None and not args.images_per_second > 0:
+        raise ValueError(f"--images-per-second must be > 0, got {args.images_per_second}")
+    table = plan_sweep(config, images_per_second=args.images_per_second)
+    print(f"sweep {config['name']}: {int(table['runs'].sum())} runs, {int(table['trainings'].sum())} trainings, "
+          f"{int(table['trainings_after_reuse'].sum())} after reusing baselines")
+    print(table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:,.2f}"))
+    hours = [c for c in table if c.startswith("hours")]
+    print("estimated total: " + "; ".join(f"{table[c].sum():,.2f} h ({c.replace('_', ' ')})" for c in hours))
+    return 0
+
+
 def _sweep(args) -> int:
     from .sweeps import SweepLockedError, load_sweep, run_sweep
 
@@ -222,6 +236,8 @@ def _sweep(args) -> int:
     config = load_sweep(args.config)
     if args.output_root is not None:
         config["output_root"] = args.output_root
+    if args.plan:
+        return _plan(config, args)
     try:
         summary = run_sweep(config, workers=args.workers, progress=not args.quiet, analysis=not args.no_analysis,
                             scheduler=args.scheduler)
@@ -370,6 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run every run as a task on the Dask cluster of this scheduler, e.g. "
                             "tcp://127.0.0.1:8786; the sweep folder must be on storage every worker sees "
                             "(default: the config's cluster section, else this machine)")
+    sweep.add_argument("--plan", action="store_true",
+                       help="print the runs, trainings (after baseline reuse), images and an estimated time, "
+                            "then stop without running anything (default: run)")
+    sweep.add_argument("--images-per-second", type=float, default=None, metavar="RATE",
+                       help="with --plan: also estimate the time at this training throughput, e.g. a GPU's "
+                            "(default: only this machine's, measured)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar (default: show one)")
     sweep.set_defaults(func=_sweep)
     return parser
