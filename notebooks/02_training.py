@@ -1,12 +1,13 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -41,13 +42,14 @@ output_dir: str = "papermill_runs/manual/02_training"  # where results.json, CSV
 import pbmlib
 from pbmlib.learn.studies import run_study
 from pbmlib.schemes import get_scheme
-from pbmlib.workbench.results import write_study
+from pbmlib.workbench.results import project_path, write_study
 
 parameters = dict(dataset=dataset, image_size=image_size, model_name=model_name, block_height=block_height,
                   block_width=block_width, n_donors=n_donors, rounds=rounds, p=p, test_fraction=test_fraction,
                   epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
                   repeats=repeats, seed=seed, baseline_cache=baseline_cache, output_dir=output_dir)
 data = pbmlib.load_dataset(dataset, size=image_size or None)
+out = project_path(output_dir)
 mixing = get_scheme("pbm", block=(block_height, block_width), n_donors=n_donors, rounds=rounds, p=p)
 
 # %%
@@ -58,4 +60,4 @@ table[["setting", "n_blocks", "test_accuracy_mean", "test_accuracy_std", "test_l
        "ssim_mean", "ssim_floor_mean"]].round(4)
 
 # %%
-print("wrote", write_study(output_dir, parameters, table, records))
+print("wrote", write_study(out, parameters, table, records))

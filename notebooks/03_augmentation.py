@@ -1,12 +1,13 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -40,20 +41,18 @@ seed: int = 0  # seed for the split, the mixing, the augmentation and the first 
 output_dir: str = "papermill_runs/manual/03_augmentation"  # where results.json, CSV and PNG go
 
 # %%
-from pathlib import Path
-
 import pbmlib
 from pbmlib.data.augmentation import Augmentation, augment_images
 from pbmlib.learn.studies import run_study
 from pbmlib.schemes import get_scheme
 from pbmlib.workbench.plotting import show_pairs
-from pbmlib.workbench.results import write_study
+from pbmlib.workbench.results import project_path, write_study
 
 parameters = dict(dataset=dataset, image_size=image_size, model_name=model_name, block_height=block_height,
                   block_width=block_width, n_donors=n_donors, rounds=rounds, p=p, augment_mode=augment_mode,
                   copies=copies, flip=flip, rotation=rotation, brightness=brightness, test_fraction=test_fraction,
                   epochs=epochs, batch_size=batch_size, repeats=repeats, seed=seed, output_dir=output_dir)
-out = Path(output_dir)
+out = project_path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 data = pbmlib.load_dataset(dataset, size=image_size or None)
 mixing = get_scheme("pbm", block=(block_height, block_width), n_donors=n_donors, rounds=rounds, p=p)
@@ -68,4 +67,4 @@ table, records = run_study(data, [mixing, (mixing, augmentation)], model_name=mo
 table[["setting", "n_blocks", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean"]].round(4)
 
 # %%
-print("wrote", write_study(output_dir, parameters, table, records))
+print("wrote", write_study(out, parameters, table, records))

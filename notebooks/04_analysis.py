@@ -1,12 +1,13 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -27,17 +28,15 @@ sweep_dir: str = "papermill_runs/default"  # the sweep folder to analyse
 output_dir: str = "papermill_runs/default/analysis"  # where figures, tables and results.json go
 
 # %%
-from pathlib import Path
-
 import pbmlib.workbench.analysis as analysis
 from pbmlib.workbench.plotting import (plot_block_heatmap, plot_metric_vs_blocks, plot_mixing_time,
                                        plot_privacy_utility, plot_ssim_vs_blocks)
-from pbmlib.workbench.results import collect_results, write_results
+from pbmlib.workbench.results import collect_results, project_path, write_results
 
 parameters = dict(sweep_dir=sweep_dir, output_dir=output_dir)
-out = Path(output_dir)
+out = project_path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
-tables = collect_results(sweep_dir)
+tables = collect_results(project_path(sweep_dir))
 mixing, study = tables["mixing"], tables["study"]
 mixing.to_csv(out / "mixing_runs.csv", index=False)
 study.to_csv(out / "study_rows.csv", index=False)

@@ -1,12 +1,13 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -39,19 +40,17 @@ seed: int = 0  # seed (and key) for the split, the protections and the training
 output_dir: str = "papermill_runs/manual/06_schemes"  # where results.json, CSV and PNG go
 
 # %%
-from pathlib import Path
-
 import numpy as np
 
 import pbmlib
 from pbmlib.learn.studies import run_study, schemes_from_specs
 from pbmlib.workbench.plotting import plot_privacy_utility, show_schemes
-from pbmlib.workbench.results import write_study
+from pbmlib.workbench.results import project_path, write_study
 
 parameters = dict(dataset=dataset, image_size=image_size, rgb=rgb, schemes=schemes, attack_block=attack_block,
                   matchers=matchers, inversion=inversion, epochs=epochs, repeats=repeats, test_fraction=test_fraction,
                   seed=seed, output_dir=output_dir)
-out = Path(output_dir)
+out = project_path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 data = pbmlib.load_dataset(dataset, size=image_size or None)
 if rgb and data.images.ndim == 3:

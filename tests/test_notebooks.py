@@ -163,3 +163,32 @@ def test_sweep_runs_training_and_analysis_then_skips_finished_runs(tmp_path):
     second = run_sweep(config, progress=False, analysis=False)
     assert second["finished"] == [] and len(second["skipped"]) == 4
     assert (sweep_dir / "training__block_width-5" / "results.json").stat().st_mtime_ns == stamp
+
+
+def test_a_notebook_run_and_saved_in_jupyterlab_commits_cleanly(tmp_path):
+    """What JupyterLab adds on save (outputs, counts, cell and notebook metadata) does not reach the
+    paired script, and nbstripout (the commit filter) gives back the committed notebook's cells."""
+    from jupytext.config import find_jupytext_configuration_file, load_jupytext_configuration_file
+    from nbstripout import strip_output
+
+    source = ROOT / "notebooks" / "02_training.ipynb"
+    saved = nbformat.read(source, as_version=4)
+    for i, cell in enumerate(saved.cells):
+        cell.metadata.update({"execution": {"iopub.status.busy": "2026-01-01T00:00:00"}, "scrolled": True})
+        if cell.cell_type == "code":
+            cell.execution_count = i
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="trained\n")]
+    saved.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
+    saved.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+
+    config = load_jupytext_configuration_file(find_jupytext_configuration_file(str(ROOT / "notebooks")))
+    script = jupytext.writes(saved, fmt="py:percent", config=config)
+    assert script == (ROOT / "notebooks" / "02_training.py").read_text()
+
+    stripped = strip_output(saved, keep_output=False, keep_count=False, keep_id=False,
+                            extra_keys=["cell.metadata.execution", "cell.metadata.scrolled"])
+    committed = nbformat.read(source, as_version=4)
+    assert [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in stripped.cells] == \
+        [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in committed.cells]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in stripped.cells
+               if c.cell_type == "code")

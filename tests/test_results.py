@@ -73,3 +73,15 @@ def test_collect_results_reads_every_kind_by_stage(tmp_path):
     study = tables["study"]
     assert len(study) == 4 and set(study["stage"]) == {"privacy", "schemes"}
     assert study.loc[study["scheme"] == "pbm", "reid_top1"].tolist() == [0.9, 0.9]
+
+
+def test_relative_output_paths_resolve_against_the_checkout(tmp_path, monkeypatch):
+    from pbmlib.workbench.results import project_path
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")  # JupyterLab's working directory for a notebook
+    assert project_path("papermill_runs/manual/x") == tmp_path / "papermill_runs" / "manual" / "x"
+    assert project_path(tmp_path / "abs") == tmp_path / "abs"
+    monkeypatch.chdir(tmp_path.parent)  # outside any checkout: the working directory
+    assert project_path("out") == tmp_path.parent / "out"

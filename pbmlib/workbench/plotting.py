@@ -121,21 +121,49 @@ def save_training_figures(records: dict, output_dir) -> list[str]:
     return ["learning_curves.png", "accuracy.png"]
 
 
+#: Words for the columns that figures and tables show.
+LABELS = {
+    "model_name": "model", "test_accuracy_mean": "clean test accuracy", "test_loss_mean": "clean test loss",
+    "test_accuracy": "clean test accuracy", "n_blocks": "number of blocks N_b", "ssim_mean": "mean SSIM",
+    "reid_top1": "worst attack: re-identification top-1 rate", "membership_auc": "membership inference AUC",
+    "mix_seconds": "mixing time (s)", "n_images": "images mixed N_IS",
+}
+
+
+def _block_ticks(ax, values) -> None:
+    """Log-scale x axis with ticks at the N_b values that occur, written as integers."""
+    values = sorted({int(v) for v in values})
+    ax.set_xscale("log")
+    ax.set_xticks(values)
+    ax.set_xticklabels([str(v) for v in values])
+    ax.minorticks_off()
+
+
 def plot_metric_vs_blocks(frame: pd.DataFrame, y: str, *, hue: str | None = None, ylabel: str | None = None,
                           baseline: pd.Series | None = None):
-    """``y`` against N_b (log2 axis), one line per ``hue`` (e.g. model), as the paper's Figs. 3/4."""
-    import seaborn as sns
+    """``y`` against N_b, one line per ``hue`` (e.g. model), as the paper's Figs. 3/4.
 
+    Error bars are the standard deviation over repeats (the ``<metric>_std`` column of
+    study rows, e.g. ``test_accuracy_std`` beside ``test_accuracy_mean``) where it is
+    there; ticks sit at the N_b values that were run. ``baseline`` draws one dashed
+    line per hue value: the accuracy trained on the originals.
+    """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    sns.lineplot(frame, x="n_blocks", y=y, hue=hue, marker="o", errorbar=("ci", 95), ax=ax)
-    if baseline is not None:
-        for name, value in baseline.items():
-            ax.axhline(value, ls="--", lw=1, color="grey", label=f"trained on originals ({name})")
-        ax.legend(fontsize=8)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("number of blocks N_b")
-    ax.set_ylabel(ylabel or y)
+    fig, ax = plt.subplots(figsize=(5.8, 3.6))
+    std = y.replace("_mean", "_std") if y.endswith("_mean") else None
+    groups = frame.groupby(hue) if hue else [(None, frame)]
+    for i, (name, group) in enumerate(groups):
+        group = group.groupby("n_blocks", as_index=False).agg(
+            value=(y, "mean"), error=(std, "mean") if std and std in group else (y, "std"))
+        color = f"C{i}"
+        ax.errorbar(group["n_blocks"], group["value"], yerr=group["error"].fillna(0), marker="o", capsize=3,
+                    color=color, label=f"{name} (mixed)" if name is not None else "mixed")
+        if baseline is not None and name in baseline:
+            ax.axhline(baseline[name], ls="--", lw=1, color=color, label=f"{name} trained on originals")
+    _block_ticks(ax, frame["n_blocks"])
+    ax.set_xlabel(LABELS["n_blocks"])
+    ax.set_ylabel(ylabel or LABELS.get(y, y))
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
 
@@ -151,8 +179,8 @@ def plot_ssim_vs_blocks(mixing: pd.DataFrame):
                                              "ssim_floor_mean": "floor: random same-label image"})
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     sns.lineplot(frame, x="n_blocks", y="SSIM", hue="measure", style="dataset", marker="o", ax=ax)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("number of blocks N_b")
+    _block_ticks(ax, frame["n_blocks"])
+    ax.set_xlabel(LABELS["n_blocks"])
     ax.set_ylabel("mean SSIM")
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -167,7 +195,7 @@ def plot_block_heatmap(frame: pd.DataFrame, value: str, *, title: str | None = N
     table = frame.pivot_table(index="block_height", columns="block_width", values=value, aggfunc="mean")
     table.index, table.columns = table.index.astype(int), table.columns.astype(int)  # pixels, not 5.0
     fig, ax = plt.subplots(figsize=(1.0 * table.shape[1] + 2.5, 0.8 * table.shape[0] + 1.5))
-    sns.heatmap(table, annot=True, fmt=".3f", cmap="viridis", ax=ax, cbar_kws={"label": value})
+    sns.heatmap(table, annot=True, fmt=".3f", cmap="viridis", ax=ax, cbar_kws={"label": LABELS.get(value, value)})
     ax.set_xlabel("block width W_b (pixels)")
     ax.set_ylabel("block height L_b (pixels)")
     if title:
@@ -179,15 +207,17 @@ def plot_block_heatmap(frame: pd.DataFrame, value: str, *, title: str | None = N
 def plot_mixing_time(frame: pd.DataFrame, *, title: str | None = None):
     """Mixing time against dataset size, one line per N_b (the paper's Figs. 14/15).
 
-    ``frame`` holds ``n_images``, ``mix_seconds`` and ``n_blocks`` (one dataset)."""
+    ``frame`` holds ``n_images``, ``mix_seconds`` (each the median of repeated timings)
+    and ``n_blocks`` (one dataset)."""
     import seaborn as sns
 
     plt = _pyplot()
+    frame = frame.assign(N_b=[f"N_b = {int(v)}" for v in frame["n_blocks"]]).sort_values("n_blocks")
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    sns.lineplot(frame, x="n_images", y="mix_seconds", hue="n_blocks", marker="o", palette="viridis", ax=ax)
-    ax.set_xlabel("images mixed N_IS")
-    ax.set_ylabel("mixing time (s)")
-    ax.legend(title="N_b")
+    sns.lineplot(frame, x="n_images", y="mix_seconds", hue="N_b", marker="o", palette="colorblind", ax=ax)
+    ax.set_xlabel(LABELS["n_images"])
+    ax.set_ylabel(LABELS["mix_seconds"])
+    ax.legend(title=None, fontsize=8)
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -198,23 +228,31 @@ def plot_privacy_utility(table: pd.DataFrame, *, x: str = "reid_top1", y: str = 
     """The privacy/utility frontier: utility against the worst attack's success, one point per setting.
 
     ``table`` holds study rows (:func:`pbmlib.learn.studies.run_study`): ``scheme``,
-    ``setting``, ``reference``, ``x`` and ``y``; better protections sit further left.
+    ``setting``, ``reference``, ``x`` and ``y``; better protections sit further left. Each
+    point is numbered, and the numbers are explained beside the axes (labels next to
+    points overlap where many settings share a re-identification rate of 1.0).
     """
-    import seaborn as sns
-
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    sns.scatterplot(table, x=x, y=y, hue="scheme", style="scheme", s=80, ax=ax)
-    for _, row in table.iterrows():
-        ax.annotate("originals" if row["reference"] else row["setting"].split(" ", 1)[-1],
-                    (row[x], row[y]), fontsize=6, xytext=(4, 3), textcoords="offset points")
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    fig.subplots_adjust(right=0.58)
+    schemes = list(dict.fromkeys(table["scheme"]))
+    markers = "osD^vP*Xh"
+    error = y.replace("_mean", "_std") if y.endswith("_mean") and y.replace("_mean", "_std") in table else None
+    keys = []
+    for i, (_, row) in enumerate(table.reset_index(drop=True).iterrows(), start=1):
+        k = schemes.index(row["scheme"])
+        ax.errorbar(row[x], row[y], yerr=row[error] if error and pd.notna(row[error]) else None, capsize=3,
+                    marker=markers[k % len(markers)], color=f"C{k}", ms=7, ls="none")
+        ax.annotate(str(i), (row[x], row[y]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        keys.append(f"{i}: {'originals' if row['reference'] else row['setting']}")
     if "reid_chance_top1" in table:
-        ax.axvline(table["reid_chance_top1"].iloc[0], ls=":", color="grey", label="chance")
-    ax.set_xlabel("worst attack: re-identification top-1 rate" if x == "reid_top1" else x)
-    ax.set_ylabel("clean test accuracy" if y == "test_accuracy_mean" else y)
-    ax.set_xlim(-0.02, 1.02)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+        ax.axvline(table["reid_chance_top1"].iloc[0], ls=":", color="grey")
+        ax.annotate("chance", (table["reid_chance_top1"].iloc[0], ax.get_ylim()[0]), fontsize=7, color="grey",
+                    xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(LABELS.get(x, x))
+    ax.set_ylabel(LABELS.get(y, y))
+    ax.set_xlim(-0.02, 1.05)
+    fig.text(0.6, 0.95, "\n".join(keys), va="top", fontsize=7, family="monospace")
     return fig
 
 

@@ -31,9 +31,12 @@ import numpy as np
 import pandas as pd
 
 from .._io import versions, write_bytes_atomic
+from ..privacy.attacks import MEMBERSHIP_METHODS
+from ..privacy.copies import COPY_KINDS
 from ..privacy.matchers import MATCHERS
+from ..privacy.scorecard import copy_suffix, membership_suffix
 
-__all__ = ["RESULTS_NAME", "KINDS", "STUDY_ROW_FIELDS", "SCORECARD_FIELDS", "write_results", "write_study", "read_results",
+__all__ = ["RESULTS_NAME", "KINDS", "STUDY_ROW_FIELDS", "SCORECARD_FIELDS", "write_results", "write_study", "read_results", "project_path",
            "collect_results", "to_json_value"]
 
 RESULTS_NAME = "results.json"
@@ -67,23 +70,40 @@ STUDY_ROW_FIELDS = {
                        "had trained it (true) or this run did (false); null without a cache",
 }
 
-#: Fields of :func:`pbmlib.privacy.scorecard.privacy_scorecard` a study row may carry.
+#: Scorecard fields measured on every kind of copy the attacker may hold (suffix ``_<kind>``
+#: for :data:`pbmlib.privacy.copies.COPY_KINDS` other than ``exact``), by name -> meaning.
+_PER_COPY_FIELDS = {
+    "blocks_verbatim_fraction": "share of original blocks found unchanged at their position in the held set "
+                                "(counts coincidences too: see blocks_verbatim_floor)",
+    "blocks_verbatim_floor": "the same share for held-out non-members: coincidental equality, the floor of "
+                             "blocks_verbatim_fraction",
+    "blocks_copied_estimate": "share of original blocks really copied, corrected for coincidence: "
+                              "(fraction - floor) / (1 - floor)",
+    "reassembled_ssim_mean": "SSIM to the originals of the seam-matching reassembly of the held set",
+    "reid_top1_reassembled": "pixel re-identification of the reassembled images (gallery: the exact originals)",
+    **{f"membership_auc{membership_suffix(m)}": f"membership inference AUC, {d} (0.5 = chance; candidates: the "
+       f"exact originals and held-out non-members)" for m, d in MEMBERSHIP_METHODS.items()},
+    **{f"membership_tpr_at_1pct_fpr{membership_suffix(m)}": f"members detected at 1% false positives, {d}"
+       for m, d in MEMBERSHIP_METHODS.items()},
+    "reid_top1": "the worst case: the best attack's top-1 re-identification rate (gallery: the exact originals)",
+    "reid_top1_attack": "which attack that was",
+    **{f"reid_top{k}_{m}": f"top-{k} re-identification with the {m!r} matcher (gallery: the exact originals)"
+       for m in MATCHERS for k in (1, 5)},
+}
+
+#: Fields of :func:`pbmlib.privacy.scorecard.privacy_scorecard` a study row may carry. Each says what
+#: the attacker holds: unsuffixed fields the released images byte for byte; ``_<kind>`` fields a copy of
+#: that kind (:data:`pbmlib.privacy.copies.COPY_KINDS`).
 SCORECARD_FIELDS = {
     "n_images": "protected training images scored",
     "psnr_mean": "mean PSNR (dB) to the originals", "psnr_floor_mean": "PSNR chance floor (dB)",
     "psnr_excess": "psnr_mean - psnr_floor_mean",
     "reid_chance_top1": "chance rate of naming the right original first (1/N)",
     "reid_chance_top5": "chance rate of the right original in the top 5",
-    "blocks_verbatim_fraction": "share of original blocks found unchanged at their position",
-    "reassembled_ssim_mean": "SSIM of the seam-matching reassembly to the originals",
-    "reid_top1_reassembled": "pixel re-identification of reassembled images",
-    "inverted_ssim_mean": "SSIM of the learned inversion's reconstructions",
+    "inverted_ssim_mean": "SSIM of the learned inversion's reconstructions (of the exact released images)",
     "reid_top1_inverted": "pixel re-identification of the learned inversion's reconstructions",
-    "membership_auc": "block-matching membership inference AUC (0.5 = chance)",
-    "membership_tpr_at_1pct_fpr": "members detected at 1% false positives",
-    "reid_top1": "the worst case: the best attack's top-1 re-identification rate",
-    "reid_top1_attack": "which attack that was",
-    **{f"reid_top{k}_{m}": f"top-{k} re-identification with the {m!r} matcher" for m in MATCHERS for k in (1, 5)},
+    **{f"{name}{copy_suffix(kind)}": f"{meaning}; the attacker holds {COPY_KINDS[kind]}"
+       for kind in COPY_KINDS for name, meaning in _PER_COPY_FIELDS.items()},
 }
 
 #: kind -> (required fields, optional fields); ``study`` also has ``rows``.
@@ -242,3 +262,23 @@ def write_study(output_dir: str | os.PathLike, parameters: dict, table, records:
 
         figures = save_training_figures(records, out)
     return write_results(out, "study", parameters, rows=table, figures=figures)
+
+
+def project_path(path: str | os.PathLike) -> Path:
+    """``path`` as a notebook means it: relative paths against the project folder.
+
+    JupyterLab runs a notebook with its own folder (``notebooks/``) as the working
+    directory, papermill with the caller's. A relative ``output_dir`` such as
+    ``papermill_runs/manual/02_training`` is resolved against the nearest folder at or
+    above the working directory that holds both ``pyproject.toml`` and ``notebooks/`` (the
+    checkout), so it lands where the README says in both cases; without such a folder,
+    against the working directory. Absolute paths are returned unchanged.
+    """
+    path = Path(path)
+    if path.is_absolute():
+        return path
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
+            return folder / path
+    return here / path
