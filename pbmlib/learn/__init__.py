@@ -4,7 +4,9 @@ that train on protected sets.
 Importing this package imports Keras with the process's standard error silenced for the
 duration of the import only: TensorFlow's C++ start-up lines (absl, oneDNN,
 ``cpu_feature_guard``) are information for its developers, not for users of the
-workbench. Anything Keras or TensorFlow writes later (warnings, errors) is untouched.
+workbench. ``TF_CPP_MIN_LOG_LEVEL`` defaults to 1 (TensorFlow's C++ information lines off,
+its warnings and errors on) unless the user set it. Anything Keras or TensorFlow writes
+later as a warning or an error is untouched.
 """
 
 import os
@@ -12,6 +14,7 @@ import sys
 
 
 def _import_keras_quietly() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     if "keras" in sys.modules:
         return
     try:
