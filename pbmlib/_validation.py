@@ -15,7 +15,11 @@ def check_rng(seed: None | int | np.random.Generator) -> np.random.Generator:
     seed : None, int or numpy.random.Generator
         None draws fresh entropy; an int gives reproducible output; a Generator
         is returned as is (so callers can pass one down without re-seeding).
+        Bools are refused: ``seed=True`` is almost always a mistake for ``seed=1``.
     """
+    if isinstance(seed, (bool, np.bool_)):
+        raise ValueError(f"seed must be None, a non-negative int or a numpy.random.Generator, got the bool "
+                         f"{seed!r}; pass an int such as seed=0")
     if seed is None or isinstance(seed, numbers.Integral):
         if seed is not None and seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -48,12 +52,33 @@ def check_images(images, *, name: str = "images") -> np.ndarray:
     return arr
 
 
+def _whole_number(value):
+    """``value`` as an int if it is an integer (or an integer-valued float), else None; bools are None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) and float(value).is_integer():
+        return int(value)
+    return None
+
+
 def check_block(image_hw: tuple[int, int], block) -> tuple[int, int]:
-    """Check that ``block=(bh, bw)`` tiles an image of height/width ``image_hw`` evenly."""
+    """Check that ``block=(bh, bw)`` tiles an image of height/width ``image_hw`` evenly.
+
+    Both sizes must be whole numbers of pixels: ``(5.9, 5.9)`` or ``(2.5, 5)`` are refused
+    rather than truncated (``(5.0, 5.0)`` is read as ``(5, 5)``); bools are refused.
+    """
     try:
-        bh, bw = (int(b) for b in block)
-    except (TypeError, ValueError):
-        raise ValueError(f"block must be a pair (height, width) in pixels, got {block!r}") from None
+        parts = tuple(block)
+    except TypeError:
+        parts = ()
+    if len(parts) != 2:
+        raise ValueError(f"block must be a pair (height, width) in pixels, got {block!r}")
+    bh, bw = (_whole_number(b) for b in parts)
+    if bh is None or bw is None:
+        raise ValueError(f"block must be a pair of whole numbers of pixels (height, width), got {block!r}; "
+                         f"blocks are not rounded, pass e.g. block=(6, 6)")
     h, w = image_hw
     if bh < 1 or bw < 1:
         raise ValueError(f"block sizes must be >= 1 pixel, got block={block!r}")
@@ -67,15 +92,15 @@ def check_block(image_hw: tuple[int, int], block) -> tuple[int, int]:
 
 
 def check_probability(p, *, name: str = "p") -> float:
-    """Check that ``p`` is a real number in [0, 1]."""
-    if not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0:
+    """Check that ``p`` is a real number in [0, 1] (bools are refused: ``p=True`` is not ``p=1.0``)."""
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0:
         raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
     return float(p)
 
 
 def check_positive_int(value, *, name: str) -> int:
-    """Check that ``value`` is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    """Check that ``value`` is an int >= 1 (bools are refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     return int(value)
 
@@ -109,6 +134,13 @@ def divisors(n: int) -> list[int]:
 def check_labels(labels, n_images: int) -> tuple[np.ndarray, list]:
     """Encode labels as class codes.
 
+    How labels are compared: two labels are one class when they are equal *and of the same
+    kind*. numpy scalars count as the Python scalar they hold (``np.int64(3)`` and ``3`` are
+    one class, as are ``np.str_("a")`` and ``"a"``). Labels that Python calls equal but that
+    are of different kinds, such as ``1``, ``1.0`` and ``True``, are refused rather than
+    silently merged into one class; so is NaN (``nan != nan``, so it would make one class
+    per image).
+
     Parameters
     ----------
     labels : sequence of hashables, length ``n_images``
@@ -130,19 +162,48 @@ def check_labels(labels, n_images: int) -> tuple[np.ndarray, list]:
             f"labels has length {n_labels} but there are {n_images} images; "
             f"pass exactly one label per image"
         )
+    arr = labels if isinstance(labels, np.ndarray) else None
+    if arr is not None and arr.dtype.kind in "fc" and np.isnan(arr).any():
+        first = int(np.flatnonzero(np.isnan(arr))[0])
+        raise ValueError(f"labels[{first}] is NaN; NaN is not a class (it is unequal to itself): "
+                         f"drop those images or give them a label")
     index: dict = {}
-    try:
-        codes = np.fromiter(
-            (index.setdefault(_as_key(lab), len(index)) for lab in labels), dtype=np.int64, count=n_images
-        )
-    except TypeError as exc:
-        raise ValueError(f"labels must be hashable (str, int, ...): {exc}") from None
+    kinds: list = []
+    codes = np.empty(n_images, dtype=np.int64)
+    check_kinds = arr is None or arr.dtype == object  # a numeric or str array has one kind
+    for i, lab in enumerate(labels):
+        key = _as_key(lab)
+        try:
+            code = index.get(key)
+        except TypeError as exc:
+            raise ValueError(f"labels must be hashable (str, int, ...): {exc}") from None
+        if code is None:
+            if key != key:
+                raise ValueError(f"labels[{i}] is NaN; NaN is not a class (it is unequal to itself): "
+                                 f"drop those images or give them a label")
+            code = index[key] = len(index)
+            kinds.append((_kind(key), key))
+        elif check_kinds and _kind(key) != kinds[code][0]:
+            raise ValueError(
+                f"labels[{i}] = {lab!r} ({_kind(key)}) equals the earlier label {kinds[code][1]!r} "
+                f"({kinds[code][0]}) and would merge with it into one class; give all labels one type, "
+                f"e.g. [str(label) for label in labels]"
+            )
+        codes[i] = code
     return codes, list(index)
 
 
 def _as_key(label):
     """numpy scalars become Python scalars, so np.int64(3) and 3 are one class."""
     return label.item() if isinstance(label, np.generic) else label
+
+
+def _kind(key) -> str:
+    """The kind of a label for the equal-but-different check: bool, int, float, complex, or the type name."""
+    for kind in (bool, numbers.Integral, numbers.Real, numbers.Complex):  # bool first: it is an Integral
+        if isinstance(key, kind):
+            return {bool: "bool", numbers.Integral: "int", numbers.Real: "float", numbers.Complex: "complex"}[kind]
+    return type(key).__name__
 
 
 def spawn_seeds(seed, n: int) -> list[np.random.SeedSequence]:

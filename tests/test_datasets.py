@@ -132,3 +132,102 @@ def test_load_dataset_by_name(tmp_path):
         load_dataset("cifar10")
     make_folder(tmp_path)
     assert len(load_dataset(str(tmp_path))) == 6
+
+
+# --- hostile and careless inputs (issue 12) ---------------------------------------------------
+
+def test_wiki_paths_are_confined_to_the_root(tmp_path):
+    root = tmp_path / "wiki_crop"
+    root.mkdir()
+    make_wiki(root)
+    Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(tmp_path / "outside.jpg")  # a file it must not read
+    from scipy.io import loadmat
+
+    for bad in ("../outside.jpg", str(tmp_path / "outside.jpg"), "17/../../outside.jpg"):
+        wiki = loadmat(root / "wiki.mat", squeeze_me=True, struct_as_record=True)["wiki"]
+        fields = {name: wiki[name].item() for name in wiki.dtype.names}
+        fields["full_path"] = np.array([bad] + list(fields["full_path"][1:]), dtype=object)
+        savemat(root / "wiki.mat", {"wiki": fields})
+        with pytest.raises(ValueError, match="leads outside"):
+            load_wiki(root, size=16)
+
+
+def test_wiki_link_out_of_the_root_is_refused(tmp_path):
+    root = tmp_path / "wiki_crop"
+    root.mkdir()
+    make_wiki(root)
+    Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(tmp_path / "outside.jpg")
+    target = root / "17" / "10000217_1981-05-05_2009.jpg"
+    target.unlink()
+    target.symlink_to(tmp_path / "outside.jpg")
+    with pytest.raises(ValueError, match="leads outside"):
+        load_wiki(root, size=16)
+
+
+@pytest.mark.parametrize("gender", [0.5, 2.0, -1.0])
+def test_wiki_unknown_genders_are_refused(tmp_path, gender):
+    make_wiki(tmp_path)
+    from scipy.io import loadmat
+
+    wiki = loadmat(tmp_path / "wiki.mat", squeeze_me=True, struct_as_record=True)["wiki"]
+    fields = {name: wiki[name].item() for name in wiki.dtype.names}
+    fields["gender"] = np.array([1.0, gender, np.nan, 1.0, 0.0, 1.0])
+    savemat(tmp_path / "wiki.mat", {"wiki": fields})
+    with pytest.raises(ValueError, match=f"gender {gender}.*expected 0 \\(female\\), 1 \\(male\\) or NaN"):
+        load_wiki(tmp_path, size=16)
+
+
+def test_malformed_wiki_mat_says_what_is_wrong(tmp_path):
+    savemat(tmp_path / "wiki.mat", {"imdb": np.zeros(3)})
+    with pytest.raises(ValueError, match="holds no 'wiki' struct.*'imdb'"):
+        load_wiki(tmp_path)
+    savemat(tmp_path / "wiki.mat", {"wiki": {"full_path": np.array(["a.jpg"], dtype=object)}})
+    with pytest.raises(ValueError, match="no field 'gender'"):
+        load_wiki(tmp_path)
+    (tmp_path / "wiki.mat").write_bytes(b"this is not a MATLAB file at all" * 10)
+    with pytest.raises(ValueError, match="cannot read .*wiki.mat"):
+        load_wiki(tmp_path)
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
+    from pbmlib.data.datasets import read_image
+
+    wide = (np.arange(20 * 40, dtype=np.uint32).reshape(20, 40) * 80).astype(np.uint16)
+    Image.fromarray(wide).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    gray = read_image(tmp_path / "deep.png", mode="L")
+    np.testing.assert_array_equal(gray, np.round(wide / 65535 * 255).astype(np.uint8))
+    assert (gray == 255).mean() < 0.01  # Pillow's convert("L") clipped 99.5 % of these pixels to 255
+    rgb = read_image(tmp_path / "deep.png", mode="RGB")
+    np.testing.assert_array_equal(rgb[..., 1], gray)
+    with pytest.raises(ValueError, match="16-bit grayscale.*pass mode='L'"):
+        read_image(tmp_path / "deep.png")
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    from pbmlib.data.datasets import read_image
+
+    stored = np.zeros((20, 40, 3), np.uint8)  # stored 40 wide x 20 high ...
+    stored[:, :20] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # ... and tagged "rotate 90 degrees clockwise to display"
+    Image.fromarray(stored).save(tmp_path / "photo.jpg", exif=exif, quality=95)
+    shown = read_image(tmp_path / "photo.jpg")
+    assert shown.shape == (40, 20, 3)  # displays 20 wide x 40 high
+    assert shown[:15].mean() > 200 and shown[25:].mean() < 50  # left half ends up on top
+
+
+def test_decompression_bomb_names_the_file(tmp_path, monkeypatch):
+    from pbmlib.data.datasets import read_image
+
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ValueError, match="cannot read image .*big.png.*MAX_IMAGE_PIXELS"):
+        read_image(tmp_path / "big.png")
+
+
+@pytest.mark.parametrize("size", [(2.5, 5), True, (16, True), (0, 4), "16"])
+def test_bad_sizes_are_refused(tmp_path, size):
+    make_folder(tmp_path)
+    with pytest.raises(ValueError, match="size must be"):
+        load_folder(tmp_path, size=size)

@@ -165,3 +165,113 @@ def test_gather_blocks_rejects_bad_sources(labelled_images):
         gather_blocks(images, np.full((2, 3, 4), 99))
     with pytest.raises(ValueError, match="does not divide"):
         gather_blocks(images, np.zeros((2, 5, 4), dtype=int))
+
+
+# --- hostile and careless inputs (issue 12: silent wrong results) -----------------------------
+
+@pytest.mark.parametrize("block", [(5.9, 5.9), (2.5, 4), (4, 4.5), (True, True), ("4", "4"), (4, 4, 4)])
+def test_non_integer_blocks_are_refused_not_truncated(labelled_images, block):
+    images, labels = labelled_images
+    with pytest.raises(ValueError, match="block must be a pair"):
+        mix_blocks(images, labels, block=block, seed=0)
+
+
+def test_integral_float_and_numpy_blocks_are_read_as_ints(labelled_images):
+    images, labels = labelled_images
+    a = mix_blocks(images, labels, block=(4.0, np.int64(4)), seed=0)
+    np.testing.assert_array_equal(a, mix_blocks(images, labels, block=(4, 4), seed=0))
+    assert n_blocks((12, 16), (np.int32(4), 4.0)) == 12
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"p": True}, "probability"), ({"p": np.True_}, "probability"), ({"seed": True}, "seed must be"),
+    ({"seed": np.bool_(False)}, "seed must be"), ({"n_donors": True}, "n_donors"), ({"rounds": True}, "rounds"),
+    ({"allow_self": "yes"}, "allow_self must be True or False"), ({"strict": 1}, "strict must be True or False"),
+])
+def test_bools_and_truthy_stand_ins_are_refused(labelled_images, kwargs, match):
+    images, labels = labelled_images
+    with pytest.raises(ValueError, match=match):
+        mix_blocks(images, labels, block=(4, 4), **kwargs)
+
+
+@pytest.mark.parametrize("labels", [[1, 1.0] * 12, [1, True] * 12, [np.int64(1), np.float64(1.0)] * 12,
+                                    np.array([1, 1.0, True, 2] * 6, dtype=object)])
+def test_labels_equal_across_kinds_are_refused_not_merged(labelled_images, labels):
+    images, _ = labelled_images
+    with pytest.raises(ValueError, match="equals the earlier label .* one type"):
+        mix_blocks(images, labels, block=(4, 4), seed=0)
+
+
+@pytest.mark.parametrize("labels", [[0.0] * 23 + [float("nan")], np.r_[np.zeros(23), np.nan],
+                                    ["a"] * 23 + [np.float64("nan")]])
+def test_nan_labels_are_refused(labelled_images, labels):
+    images, _ = labelled_images
+    with pytest.raises(ValueError, match="NaN"):
+        mix_blocks(images, labels, block=(4, 4), seed=0)
+
+
+def test_labelled_image_set_keeps_distinct_labels_numpy_would_merge():
+    from pbmlib import ImageSet
+
+    data = ImageSet(np.zeros((4, 4, 4), np.uint8), [1, "1", 1, "1"])
+    assert data.classes == [1, "1"] and data.labels.tolist() == [1, "1", 1, "1"]
+    with pytest.raises(ValueError, match="NaN"):
+        ImageSet(np.zeros((2, 4, 4), np.uint8), [0.0, float("nan")])
+
+
+def _reference_draw_block_sources(labels, grid, *, n_donors, rounds, p, allow_self, rng):
+    """The donor draw as it was before n_donors was capped (uncapped Floyd loop): the byte reference."""
+    codes = np.unique(np.asarray(labels), return_inverse=True)[1].ravel()
+    n = codes.shape[0]
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    class_start, class_size = np.repeat(starts, sizes), np.repeat(sizes, sizes)
+    position = np.arange(n) - class_start
+    population = class_size if allow_self else class_size - 1
+    gh, gw = grid
+    sources = np.broadcast_to(np.arange(n)[:, None, None], (n, gh, gw)).copy()
+    for _ in range(rounds):
+        k = np.minimum(population, n_donors)
+        chosen = np.full((n, n_donors), -1, dtype=np.int64)
+        for j in range(n_donors):
+            upper = population - k + j
+            t = np.floor(rng.random(n) * (upper + 1)).astype(np.int64)
+            seen = (chosen[:, :j] == t[:, None]).any(axis=1)
+            chosen[:, j] = np.where(j < k, np.where(seen, upper, t), -1)
+        member = chosen if allow_self else (position[:, None] + 1 + chosen) % class_size[:, None]
+        donors_sorted = np.where(chosen >= 0, order[class_start[:, None] + member], -1)
+        donors = np.empty_like(donors_sorted)
+        donors[order] = donors_sorted
+        n_valid = np.empty_like(k)
+        n_valid[order] = k
+        replace = rng.random((n, gh, gw)) < p
+        slot = np.floor(rng.random((n, gh, gw)) * n_valid[:, None, None]).astype(np.int64)
+        replace &= n_valid[:, None, None] > 0
+        np.copyto(sources, donors[np.arange(n)[:, None, None], np.minimum(slot, n_donors - 1)], where=replace)
+    return sources
+
+
+@pytest.mark.parametrize("n_donors", [1, 2, 4, 5, 11, 40])
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937])
+@pytest.mark.parametrize("allow_self", [False, True])
+def test_capping_n_donors_keeps_the_same_bytes(n_donors, bit_generator, allow_self):
+    labels = np.array([0] * 3 + [1] * 5 + [2] + [3] * 12)
+    got = draw_block_sources(labels, (3, 4), n_donors=n_donors, rounds=2, p=0.6, allow_self=allow_self,
+                             seed=np.random.Generator(bit_generator(11)))
+    want = _reference_draw_block_sources(labels, (3, 4), n_donors=n_donors, rounds=2, p=0.6, allow_self=allow_self,
+                                         rng=np.random.Generator(bit_generator(11)))
+    np.testing.assert_array_equal(got, want)
+
+
+def test_huge_n_donors_is_capped_at_the_class_size(labelled_images):
+    import time
+
+    images, labels = labelled_images
+    started = time.perf_counter()
+    for n_donors in (10**6, 10**9):  # hung (n_donors squared) or raised MemoryError before the cap
+        mixed, src = mix_blocks(images, labels, block=(4, 4), n_donors=n_donors, p=1.0, seed=0,
+                                return_sources=True)
+        assert (labels[src] == labels[:, None, None]).all()
+    assert time.perf_counter() - started < 5

@@ -7,12 +7,13 @@ Every loader returns an :class:`ImageSet`: uint8 images of shape (N, H, W) or
 from __future__ import annotations
 
 import gzip
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .._validation import check_images, check_labels
 
@@ -56,8 +57,14 @@ class ImageSet:
 
     def __post_init__(self):
         self.images = check_images(self.images)
-        self.labels = np.asarray(self.labels)
-        _, self.classes = check_labels(self.labels, self.images.shape[0])
+        raw = self.labels
+        _, self.classes = check_labels(raw, self.images.shape[0])  # NaN, 1 vs 1.0 vs True refused here
+        self.labels = np.asarray(raw)
+        if not isinstance(raw, np.ndarray) and (
+                self.labels.ndim != 1 or len(check_labels(self.labels, self.images.shape[0])[1]) != len(self.classes)):
+            # numpy coerced distinct labels into one (e.g. [1, "1"] -> ["1", "1"]): keep them as objects
+            self.labels = np.empty(self.images.shape[0], dtype=object)
+            self.labels[:] = list(raw)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -149,17 +156,33 @@ def load_fashion_mnist(*, split: str = "train", directory: str | os.PathLike | N
 
 
 def _parse_size(size) -> tuple[int, int] | None:
+    """None, an int or (height, width) of whole, positive numbers of pixels; bools and 2.5 are refused."""
     if size is None:
         return None
-    if isinstance(size, int):
+    if isinstance(size, numbers.Integral) and not isinstance(size, (bool, np.bool_)):
         size = (size, size)
     try:
-        h, w = (int(s) for s in size)
-    except (TypeError, ValueError):
-        raise ValueError(f"size must be None, an int or (height, width), got {size!r}") from None
+        parts = tuple(size)
+    except TypeError:
+        parts = ()
+    whole = [int(s) if isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_))
+             else int(s) if isinstance(s, float) and s.is_integer() else None for s in parts]
+    if len(whole) != 2 or None in whole:
+        raise ValueError(f"size must be None, an int or (height, width) in whole pixels, got {size!r}")
+    h, w = whole
     if h < 1 or w < 1:
         raise ValueError(f"size must be positive, got {size!r}")
     return h, w
+
+
+def _sixteen_bit_to_l(img: Image.Image) -> Image.Image:
+    """A 16-bit grayscale image (modes ``I;16*``, or ``I`` from a 16-bit PNG) as 8-bit "L".
+
+    Scales [0, 65535] linearly onto [0, 255] (rounded), as ``skimage.util.img_as_ubyte``
+    does; Pillow's own ``convert("L")`` clips instead, turning almost every pixel white.
+    """
+    wide = np.asarray(img).astype(np.uint32)
+    return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
 
 
 def read_image(path: str | os.PathLike, *, size=None, mode: str | None = None) -> np.ndarray:
@@ -172,6 +195,15 @@ def read_image(path: str | os.PathLike, *, size=None, mode: str | None = None) -
     mode : None, "L" or "RGB"
         Convert to grayscale or RGB. None keeps "L" and "RGB" images as they are and
         refuses other modes (palette, alpha, 16-bit), asking for an explicit mode.
+
+    Notes
+    -----
+    The EXIF orientation tag is applied first (``PIL.ImageOps.exif_transpose``), so a
+    photo comes out the way viewers show it. 16-bit grayscale (PNG, TIFF) is scaled to
+    8 bits (value * 255 / 65535, rounded) before any conversion; 32-bit integer and float
+    images are refused, with the advice to convert them to 8 bits first. An image larger
+    than Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) is refused with
+    its file name.
     """
     size = _parse_size(size)
     if mode not in (None, "L", "RGB"):
@@ -179,6 +211,19 @@ def read_image(path: str | os.PathLike, *, size=None, mode: str | None = None) -
     try:
         with Image.open(path) as img:
             img.load()
+            img = ImageOps.exif_transpose(img) or img
+            if img.mode.startswith("I;16") or (img.mode == "I" and img.format == "PNG"):
+                if mode is None:
+                    raise ValueError(
+                        f"{path}: image is 16-bit grayscale (mode {img.mode!r}); pass mode='L' (or 'RGB') "
+                        f"to scale every image to 8 bits"
+                    )
+                img = _sixteen_bit_to_l(img)
+            elif img.mode in ("I", "F"):
+                raise ValueError(
+                    f"{path}: image is 32-bit {'integer' if img.mode == 'I' else 'float'} (mode {img.mode!r}), "
+                    f"which has no fixed range to map onto 8 bits; convert it to 8-bit PNG first"
+                )
             if mode is not None:
                 img = img.convert(mode)
             elif img.mode not in ("L", "RGB"):
@@ -189,7 +234,11 @@ def read_image(path: str | os.PathLike, *, size=None, mode: str | None = None) -
             if size is not None and (img.height, img.width) != size:
                 img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"cannot read image {path}: {exc} Shrink the file, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ValueError(f"cannot read image {path}: {exc}") from None
 
 
@@ -271,6 +320,15 @@ def load_wiki(root: str | os.PathLike, *, size=(64, 64), mode: str = "RGB",
         Labels ``"female"`` (gender 0) and ``"male"`` (gender 1). Entries without a
         gender (NaN) or without a detected face (``face_score`` of -inf) are dropped,
         as are entries whose file is missing.
+
+    Raises
+    ------
+    ValueError
+        When ``wiki.mat`` is not the distributed struct (no ``wiki`` variable, a field
+        missing, fields of different lengths), when an entry's gender is neither 0, 1
+        nor NaN (nothing is guessed), or when a ``full_path`` is absolute or leads
+        outside ``root`` (``../x.jpg``, or through a link): only files inside the folder
+        you passed are ever read.
     """
     from scipy.io import loadmat
 
@@ -278,24 +336,64 @@ def load_wiki(root: str | os.PathLike, *, size=(64, 64), mode: str = "RGB",
     mat_path = root / "wiki.mat"
     if not mat_path.exists():
         raise FileNotFoundError(f"{mat_path} not found; pass the wiki_crop folder that holds wiki.mat")
-    meta = loadmat(mat_path, squeeze_me=True, struct_as_record=True)["wiki"]
-    full_path = np.atleast_1d(meta["full_path"].item())
-    gender = np.atleast_1d(meta["gender"].item()).astype(float)
-    face_score = np.atleast_1d(meta["face_score"].item()).astype(float)
+    try:
+        mat = loadmat(mat_path, squeeze_me=True, struct_as_record=True)
+    except Exception as exc:  # scipy raises ValueError, MatReadError, TypeError, ... on damaged files
+        raise ValueError(f"cannot read {mat_path} as a MATLAB file ({type(exc).__name__}: {exc}); "
+                         f"use the wiki.mat of the wiki_crop download") from None
+    if "wiki" not in mat:
+        found = sorted(k for k in mat if not k.startswith("__"))
+        raise ValueError(f"{mat_path} holds no 'wiki' struct (variables found: {found}); "
+                         f"use the wiki.mat of the wiki_crop download")
+    meta = mat["wiki"]
+    fields = {}
+    for name in ("full_path", "gender", "face_score"):
+        if meta.dtype.names is None or name not in meta.dtype.names:
+            raise ValueError(f"{mat_path}: the 'wiki' struct has no field {name!r} "
+                             f"(fields: {list(meta.dtype.names or [])}); use the wiki.mat of the wiki_crop download")
+        try:
+            fields[name] = np.atleast_1d(meta[name].item())
+            if name != "full_path":
+                fields[name] = fields[name].astype(float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{mat_path}: field wiki.{name} is malformed ({exc})") from None
+    full_path, gender, face_score = fields["full_path"], fields["gender"], fields["face_score"]
+    if not len(full_path) == len(gender) == len(face_score):
+        raise ValueError(f"{mat_path}: wiki.full_path, wiki.gender and wiki.face_score have different lengths "
+                         f"({len(full_path)}, {len(gender)}, {len(face_score)})")
+    bad = np.flatnonzero(np.isfinite(gender) & (gender != 0) & (gender != 1))
+    if bad.size:
+        raise ValueError(f"{mat_path}: entry {int(bad[0])} ({full_path[bad[0]]}) has gender {float(gender[bad[0]])}; "
+                         f"expected 0 (female), 1 (male) or NaN (unknown) ({bad.size} entries affected)")
+    root_r = root.resolve()
     keep = np.isfinite(gender) & np.isfinite(face_score)
     names, labels = [], []
-    for rel, g in zip(full_path[keep], gender[keep]):
-        rel = str(rel)
-        if not (root / rel).is_file():
+    for i in np.flatnonzero(keep):
+        rel = str(full_path[i])
+        target = _confined(root_r, rel)
+        if target is None:
+            raise ValueError(f"{mat_path}: entry {int(i)} has full_path {rel!r}, which leads outside {root}; "
+                             f"full_path entries must be relative paths inside the wiki_crop folder")
+        if not target.is_file():
             continue
         names.append(rel)
-        labels.append("male" if g == 1 else "female")
+        labels.append("male" if gender[i] == 1 else "female")
         if max_images is not None and len(names) >= max_images:
             break
     if not names:
         raise ValueError(f"no usable WIKI entries under {root} (gender known, face found, file present)")
-    arrays = [read_image(root / rel, size=size, mode=mode) for rel in names]
+    arrays = [read_image(root_r / rel, size=size, mode=mode) for rel in names]
     return ImageSet(np.stack(arrays), np.array(labels), names, description=f"WIKI faces from {root}")
+
+
+def _confined(root_r: Path, rel: str) -> Path | None:
+    """``root_r / rel`` resolved, or None when ``rel`` is absolute or the result lies outside ``root_r``."""
+    if not rel or Path(rel).is_absolute() or Path(rel).drive:
+        return None
+    target = (root_r / rel).resolve()
+    if target != root_r and root_r not in target.parents:
+        return None
+    return target
 
 
 def load_dataset(name: str, *, size=None, mode: str | None = None) -> ImageSet:

@@ -417,16 +417,16 @@ def mix_folder(
     src_r, dst_r, private_r = _check_paths(src, dst, private)
     files, labels = list_image_folder(src)
     _check_sources_outside(files, {"dst": dst_r, "private_dir": private_r})
-    _check_replaceable(dst_r, "dst", overwrite, ("release", "legacy"))
-    _check_replaceable(private_r, "private_dir", overwrite, ("private",))
     if names == "keep":
         warnings.warn("names='keep' copies the source file names into the release; in face data sets they often "
                       "name the people shown (e.g. LFW's Firstname_Lastname_0001.jpg)", UserWarning, stacklevel=2)
 
     with lock_folder(dst_r, what="dst"), lock_folder(private_r, what="private_dir"):
+        # Under the lock (no other run can be mid-write): leftovers of a killed run go first, then
+        # the targets are checked as they now are.
         _clean_stale(dst_r)
         _clean_stale(private_r)
-        _check_replaceable(dst_r, "dst", overwrite, ("release", "legacy"))  # again, now that we hold the lock
+        _check_replaceable(dst_r, "dst", overwrite, ("release", "legacy"))
         _check_replaceable(private_r, "private_dir", overwrite, ("private",))
 
         # 3. Read, mix, name, and build every document; still nothing written.

@@ -37,6 +37,7 @@ import numpy as np
 
 from .._validation import (
     check_block,
+    check_bool,
     check_images,
     check_labels,
     check_positive_int,
@@ -79,11 +80,22 @@ def _draw_donors(codes: np.ndarray, n_donors: int, allow_self: bool, rng: np.ran
 
     Returns
     -------
-    donors : ndarray of shape (N, n_donors), int64
+    donors : ndarray of shape (N, min(n_donors, max(1, largest population))), int64
         Original-image indices; only the first ``n_valid[i]`` entries of row i count.
+        No row can use more donors than its class has, so the columns are capped at the
+        largest donor population: the cost and memory follow the class sizes, not
+        ``n_donors`` (``n_donors=10**9`` on small classes is as cheap as ``n_donors=10``).
     n_valid : ndarray of shape (N,), int64
         min(n_donors, size of the donor population of image i); 0 for a class of one
         image (without ``allow_self``).
+
+    Notes
+    -----
+    The random stream is consumed exactly as by the uncapped loop (one ``rng.random(N)``
+    per slot ``j < n_donors``): the draws of slots no row uses are skipped with
+    ``bit_generator.advance`` for PCG64 (the default) and PCG64DXSM, else drawn and
+    discarded in chunks. So the same seed gives the same bytes whatever
+    the cap.
     """
     n = codes.shape[0]
     order = np.argsort(codes, kind="stable")  # images grouped by class
@@ -95,15 +107,17 @@ def _draw_donors(codes: np.ndarray, n_donors: int, allow_self: bool, rng: np.ran
     position = np.arange(n) - class_start  # rank inside the class
     population = class_size if allow_self else class_size - 1
     k = np.minimum(population, n_donors)
+    columns = int(min(n_donors, max(1, int(population.max()))))  # slots any row can use
 
     # Floyd's algorithm: a uniform k-subset of range(population), row-wise.
-    chosen = np.full((n, n_donors), -1, dtype=np.int64)
-    for j in range(n_donors):
+    chosen = np.full((n, columns), -1, dtype=np.int64)
+    for j in range(columns):
         active = j < k
         upper = population - k + j  # inclusive upper bound for this slot
         t = np.floor(rng.random(n) * (upper + 1)).astype(np.int64)
         seen = (chosen[:, :j] == t[:, None]).any(axis=1)
         chosen[:, j] = np.where(active, np.where(seen, upper, t), -1)
+    _skip_uniforms(rng, n, n_donors - columns)  # the unused slots' draws, as the uncapped loop made them
 
     if allow_self:
         member = chosen
@@ -115,6 +129,19 @@ def _draw_donors(codes: np.ndarray, n_donors: int, allow_self: bool, rng: np.ran
     n_valid = np.empty_like(k)
     n_valid[order] = k
     return donors, n_valid
+
+
+def _skip_uniforms(rng: np.random.Generator, n: int, slots: int) -> None:
+    """Advance ``rng`` past ``slots`` calls of ``rng.random(n)`` (one 64-bit draw per float64)."""
+    if slots <= 0 or n == 0:
+        return
+    bit_generator = rng.bit_generator
+    if isinstance(bit_generator, (np.random.PCG64, np.random.PCG64DXSM)):  # advance counts 64-bit draws
+        bit_generator.advance(slots * n)
+        return
+    chunk = max(1, _CHUNK_SEGMENTS // n)
+    for lo in range(0, slots, chunk):
+        rng.random((min(chunk, slots - lo), n))
 
 
 def draw_block_sources(
@@ -148,6 +175,7 @@ def draw_block_sources(
     n_donors = check_positive_int(n_donors, name="n_donors")
     rounds = check_positive_int(rounds, name="rounds")
     p = check_probability(p)
+    allow_self = check_bool(allow_self, name="allow_self")
     rng = check_rng(seed)
     codes, _ = check_labels(labels, len(labels))
     n = codes.shape[0]
@@ -160,7 +188,7 @@ def draw_block_sources(
         replace = rng.random((n, gh, gw)) < p
         slot = np.floor(rng.random((n, gh, gw)) * n_valid[:, None, None]).astype(np.int64)
         replace &= n_valid[:, None, None] > 0
-        donor_block = donors[rows, np.minimum(slot, n_donors - 1)]
+        donor_block = donors[rows, np.minimum(slot, donors.shape[1] - 1)]
         np.copyto(sources, donor_block, where=replace)
     return sources
 
@@ -234,21 +262,31 @@ def mix_blocks(
     images : ndarray of shape (N, H, W) or (N, H, W, C), uint8 in [0, 255]
         The training images. Not modified.
     labels : sequence of hashables, length N
-        Class of each image; donors always share the label.
+        Class of each image; donors always share the label. Two labels are one class
+        when equal and of the same kind (``np.int64(1)`` and ``1`` are one class);
+        labels Python calls equal across kinds (``1``, ``1.0``, ``True``) and NaN are
+        refused rather than merged.
     block : (int, int)
-        Block height and width in pixels ``(L_b, W_b)``; must divide H and W.
+        Block height and width in pixels ``(L_b, W_b)``; must divide H and W. Whole
+        numbers only: ``(5.9, 5.9)`` is refused, not truncated.
     n_donors : int, default=10
         N_s, donors drawn per image and round. A class with fewer other images uses
-        all of them.
+        all of them (so the cost is capped by the class sizes, whatever ``n_donors``).
     rounds : int, default=1
         N_t, mixing rounds. Each round redraws donors and the mask; a block keeps
-        its own pixels with probability (1 - p) ** rounds.
+        its own pixels with probability (1 - p) ** rounds (donors are other images).
+        With ``allow_self=True`` an image can be its own donor, and donors always give
+        their original blocks, so in a class of C images a block keeps its own pixels
+        with probability q + (1 - q) / C, q = (1 - p) ** rounds: 1 - p + p / C for one
+        round, not (1 - p).
     p : float, default=0.5
-        Probability that a block is replaced in one round.
+        Probability that a block is replaced in one round (a bool is refused).
     seed : None, int or numpy.random.Generator
         Pass an int for reproducible output: the same seed gives the same bytes.
+        A bool is refused (``seed=True`` is not ``seed=1``).
     allow_self : bool, default=False
-        Let an image be drawn as its own donor (the reference code does).
+        Let an image be drawn as its own donor (the reference code does); it then keeps
+        more of its own blocks (see ``rounds``).
     strict : bool, default=False
         Raise instead of warning when a class has a single image (it has no donor
         and is left unchanged).
@@ -274,6 +312,8 @@ def mix_blocks(
     images = check_images(images)
     codes, classes = check_labels(labels, images.shape[0])
     bh, bw = check_block(images.shape[1:3], block)
+    strict = check_bool(strict, name="strict")
+    return_sources = check_bool(return_sources, name="return_sources")
     counts = np.bincount(codes, minlength=len(classes))
     lonely = [classes[c] for c in np.flatnonzero(counts == 1)]
     if lonely:
