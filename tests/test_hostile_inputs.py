@@ -88,6 +88,15 @@ def test_source_files_living_in_dst_are_refused(tmp_path):
     assert snapshot(real) == before
 
 
+def test_dst_given_as_dot_keeps_the_key_beside_it(src, tmp_path, monkeypatch):
+    dst = tmp_path / "release"
+    dst.mkdir()
+    monkeypatch.chdir(dst)
+    assert main(["mix", str(src), ".", "--block", "8x8", "--quiet"]) == 0
+    assert (tmp_path / "release.private" / "provenance.npz").is_file()
+    assert sorted(p.name for p in dst.iterdir()) == ["alice", "bob", "release.json"]
+
+
 def test_overwrite_replaces_the_whole_earlier_output(tmp_path):
     big = make_src(tmp_path / "big", sizes=(("a", 8), ("b", 8)))
     small = make_src(tmp_path / "small", sizes=(("a", 2), ("b", 2)), seed=1)

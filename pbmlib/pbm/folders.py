@@ -88,8 +88,12 @@ do not need to trace outputs back to their sources.
 
 
 def default_private_dir(dst: str | os.PathLike) -> Path:
-    """Where :func:`mix_folder` keeps the key by default: ``<dst>.private`` beside ``dst``."""
-    dst = Path(dst)
+    """Where :func:`mix_folder` keeps the key by default: ``<dst>.private`` beside ``dst``.
+
+    ``dst`` is made absolute first, so ``dst="."`` gives ``../<folder name>.private``, never a
+    folder inside ``dst``.
+    """
+    dst = Path(os.path.abspath(dst))
     return dst.parent / f"{dst.name}{PRIVATE_SUFFIX}"
 
 
@@ -365,7 +369,8 @@ def mix_folder(
     the new folders are created fresh, and an old output is removed with links in it
     unlinked, not followed. A source file that resolves into ``dst`` is refused. While it
     runs, ``dst`` and the private folder are locked (``.<name>.lock`` beside each): a second
-    ``mix_folder`` on either refuses at once.
+    ``mix_folder`` on either refuses at once. Replacing ``dst`` swaps in a new folder: a shell
+    whose working directory is ``dst`` must ``cd`` into it again.
 
     Why opaque names by default: file names in face data sets are often people's names,
     and even a neutral sorted numbering would give away each output's position in the
