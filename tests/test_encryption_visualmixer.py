@@ -9,7 +9,8 @@ from pbmlib.privacy.matchers import reidentify
 from pbmlib.schemes.encryption import (PERMS, block_decrypt, block_encrypt, block_key, pixel_decrypt, pixel_encrypt,
                                        pixel_key)
 from pbmlib.schemes import get_scheme
-from pbmlib.schemes.visualmixer import visual_feature_entropy, visualmixer_shuffle, window_energy
+from pbmlib.schemes.visualmixer import (VFE_DEFINITIONS, VisualMixer, visual_feature_entropy, visualmixer_shuffle,
+                                        window_energy)
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +81,57 @@ def test_vfe_on_known_gradients():
     stripes[:, ::2] = 10  # dy = 10 on every row step
     assert visual_feature_entropy(stripes, window=16)[0] == 16 * 15 * 100
     assert visual_feature_entropy(stripes, window=16)[0] > visual_feature_entropy(ramp, window=16)[0]
+
+
+def _reference_partial_derivative(img):
+    """The public code's ``partial_derivative`` (VisualMixer.py), loops and all, on floats."""
+    img = np.pad(img.astype(float), ((0, 1), (0, 1)), constant_values=0)
+    h, w = img.shape
+    out = np.zeros((h - 1, w - 1))
+    for i in range(h - 1):
+        for j in range(w - 1):
+            out[i, j] = (img[i, j + 1] - img[i, j]) ** 2 + (img[i + 1, j] - img[i, j]) ** 2
+    return out
+
+
+def test_reference_vfe_adds_the_zero_padding_edge_term():
+    ramp = np.tile(np.arange(16, dtype=np.uint8) * 3, (16, 1))[None]  # dx = 3 everywhere, dy = 0
+    energy = window_energy(ramp, 8, vfe="reference")[0, :, :, 0]
+    # window (0, 0): 504 inside + last column 8 * 21^2 + last row 9 * (0^2 + ... + 7^2) = 504 + 3528 + 1260
+    # window (0, 1): 504 + 8 * 45^2 + 9 * (8^2 + ... + 15^2) = 504 + 16200 + 9900
+    np.testing.assert_array_equal(energy, [[5292, 26604], [5292, 26604]])
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    ref = window_energy(x, 8, vfe="reference")
+    for n, a, b, c in [(0, 0, 0, 0), (1, 1, 0, 2), (0, 1, 1, 1)]:
+        window = x[n, 8 * a:8 * a + 8, 8 * b:8 * b + 8, c]
+        assert ref[n, a, b, c] == pytest.approx(_reference_partial_derivative(window).sum())
+    assert (ref > window_energy(x, 8)).all()
+    np.testing.assert_allclose(visual_feature_entropy(x, window=8, vfe="reference"), ref.mean(axis=(1, 2, 3)))
+    assert set(VFE_DEFINITIONS) == {"paper", "reference"}
+    with pytest.raises(ValueError, match="vfe must be one of"):
+        window_energy(x, 8, vfe="code")
+
+
+def test_visualmixer_vfe_option():
+    rng = np.random.default_rng(5)
+    x = np.zeros((4, 32, 32), np.uint8)
+    x[:, :16] = 250  # eight bright flat windows: no texture, but a large edge term
+    x[:, 24:, :8] = rng.integers(100, 140, (4, 8, 8))  # one dim textured window
+    paper, reference = VisualMixer(window=8), VisualMixer(window=8, vfe="reference")
+    assert paper.vfe == "paper" and reference.label == "visualmixer window=8 vfe=reference"
+    assert reference.get_params()["vfe"] == "reference" and reference.clone().vfe == "reference"
+    a, b = paper.fit_protect(x, None, seed=0), reference.fit_protect(x, None, seed=0)
+    np.testing.assert_array_equal(a[:, :16], x[:, :16])  # flat: any shuffle leaves it unchanged
+    # the paper ranks the textured window first (pixel-wise shuffle); the reference ranks it ninth
+    # of 16, behind the bright borders, so it is shuffled in 2x2 sub-blocks
+    textured = lambda z: z[:, 24:, :8].reshape(4, 4, 2, 4, 2).transpose(0, 1, 3, 2, 4).reshape(4, 16, 4)
+    blocks_of = lambda z: {tuple(v) for v in textured(z).reshape(-1, 4).tolist()}
+    assert blocks_of(b) == blocks_of(x) and not blocks_of(a) <= blocks_of(x)
+    with pytest.raises(ValueError, match="visualmixer: vfe must be one of"):
+        VisualMixer(vfe="Reference")
+    with pytest.raises(ValueError, match="vfe must be one of"):
+        get_scheme("visualmixer", vfe=1)
 
 
 def test_visualmixer_keeps_window_contents_and_is_finer_where_features_are_dense():

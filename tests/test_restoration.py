@@ -41,3 +41,31 @@ def test_bad_inputs():
         restoration_log10_probability([-1], 4)
     with pytest.raises(ValueError, match="non-negative ints"):
         restoration_log10_probability([2.5], 4)
+
+
+def test_both_readings_against_hand_computed_values():
+    # printed Eq. 8: 1 / (N_b!)^N_C; Section VI-A's text: 1 / (N_C!)^N_b
+    assert class_log10_probability(2, 3, reading="printed") == pytest.approx(-math.log10(36))  # (3!)^2
+    assert class_log10_probability(2, 3, reading="text") == pytest.approx(-math.log10(8))  # (2!)^3
+    assert class_log10_probability(3, 2, reading="text") == pytest.approx(-math.log10(36))  # (3!)^2
+    assert class_log10_probability(1, 16, reading="text") == 0.0  # one image: nothing to arrange
+    assert class_log10_probability(0, 16, reading="text") == 0.0
+    # the example: one class of 100 faces, N_b = 25
+    printed = -100 * math.fsum(math.log10(k) for k in range(1, 26))
+    text = -25 * math.fsum(math.log10(k) for k in range(1, 101))
+    assert class_log10_probability(100, 25) == pytest.approx(printed) == pytest.approx(-2519.06, abs=0.01)
+    assert class_log10_probability(100, 25, reading="text") == pytest.approx(text)
+    assert text == pytest.approx(-3949.25, abs=0.01)
+    # the readings swap the roles of N_C and N_b
+    assert class_log10_probability(7, 40, reading="text") == pytest.approx(class_log10_probability(40, 7))
+
+
+def test_text_reading_sums_over_classes():
+    total, per = restoration_log10_probability({"face": 100, "non-face": 100}, 25, per_class=True, reading="text")
+    assert per["face"] == per["non-face"] == pytest.approx(-3949.25, abs=0.01)
+    assert total == pytest.approx(-7898.50, abs=0.01)
+    assert restoration_log10_probability([100, 100], 25) == pytest.approx(-5038.13, abs=0.01)  # printed
+    with pytest.raises(ValueError, match="reading must be one of"):
+        restoration_log10_probability([3], 4, reading="eq8")
+    with pytest.raises(ValueError, match="reading must be one of"):
+        class_log10_probability(3, 4, reading=None)

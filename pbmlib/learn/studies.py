@@ -93,6 +93,7 @@ def run_study(
     test_fraction: float = 0.3,
     matchers=None,
     attack_block: tuple[int, int] | None = None,
+    copies=("exact",),
     inversion: bool = False,
     inversion_epochs: int = 60,
     seed=None,
@@ -128,6 +129,10 @@ def run_study(
         The attacker's guess of a block size for schemes that declare no block
         geometry of their own (``Scheme.attack_block`` returns None); schemes with
         geometry are always attacked with it. None skips block-level attacks there.
+    copies : sequence of str, default=("exact",)
+        Kinds of copy of each protected set the attacker holds, passed to the scorecard
+        (:data:`pbmlib.privacy.copies.COPY_KINDS`, e.g. ``("exact", "jpeg95", "jpeg75")``):
+        every attack also runs against each, in fields suffixed ``_<kind>``.
     inversion : bool, default=False
         Also run the learned-inversion attack: a network trained on the held-out
         images protected by :meth:`Scheme.protect_public` (the scheme's own key where
@@ -201,7 +206,8 @@ def run_study(
         }
         if scorecard and condition.augment is None:
             row.update(_attack(scheme, x, y, protected, x_test, y_test, block=block, matchers=matchers,
-                               inversion=inversion, inversion_epochs=inversion_epochs, seed=attack_seed))
+                               copies=copies, inversion=inversion, inversion_epochs=inversion_epochs,
+                               seed=attack_seed))
         if train:
             settings = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
                             repeats=repeats, seed=train_seed)
@@ -237,7 +243,8 @@ def _training_versions() -> dict:
     return {k: v for k, v in versions().items() if k not in ("platform", "pbm-workbench")}
 
 
-def _attack(scheme, x, y, protected, x_test, y_test, *, block, matchers, inversion, inversion_epochs, seed) -> dict:
+def _attack(scheme, x, y, protected, x_test, y_test, *, block, matchers, copies, inversion, inversion_epochs,
+            seed) -> dict:
     """The privacy scorecard of one protected set, with the learned inversion when asked."""
     from ..privacy.scorecard import privacy_scorecard
 
@@ -248,4 +255,4 @@ def _attack(scheme, x, y, protected, x_test, y_test, *, block, matchers, inversi
         public = scheme.protect_public(x_test, y_test, seed=seed)
         inverted = learned_inversion(public, x_test, protected, epochs=inversion_epochs, seed=seed)
     return privacy_scorecard(x, protected, y, block=block, non_members=x_test, matchers=matchers,
-                             inverted=inverted, seed=seed)
+                             inverted=inverted, copies=copies, seed=seed)

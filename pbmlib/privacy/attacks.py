@@ -2,7 +2,12 @@
 
 - re-identification lives in :mod:`pbmlib.privacy.matchers` (:func:`reidentify`).
 - :func:`membership_scores` / :func:`membership_attack`: was a candidate image in the
-  protected set? PBM copies blocks unchanged and at their position, so count them.
+  protected set? PBM copies blocks unchanged and at their position, so count them:
+  identical blocks (``method="exact"``, needs the released bytes) or blocks that are
+  clearly nearer to a protected block than to any other image's (``method="robust"``,
+  survives JPEG re-encoding and brightness or contrast changes; :data:`MEMBERSHIP_METHODS`).
+- :func:`robust_block_scores`: the same robust block match between every probe and every
+  gallery image (the ``blocks_robust`` re-identification matcher).
 - :func:`reassemble`: rebuild originals from the protected set alone by choosing, at
   every block position, the same-label block whose seams continue its neighbours best
   (a fixed-position jigsaw solver).
@@ -22,8 +27,10 @@ import numpy as np
 from .._validation import check_block, check_images, check_labels
 
 __all__ = [
+    "MEMBERSHIP_METHODS",
     "block_keys",
     "shared_block_counts",
+    "robust_block_scores",
     "membership_scores",
     "membership_attack",
     "roc_auc",
@@ -32,6 +39,19 @@ __all__ = [
 ]
 
 _HASH_SEED = 0x9E3779B97F4A7C15
+#: A block is "found" when its squared distance is below this share of its reference distance.
+ROBUST_RATIO = 0.5
+# Steepness of the soft vote 1 / (1 + (d / (ratio * r))**4) used to rank (re-identification).
+_SOFTNESS = 4
+# Elements of one chunk of block distances (float64): about 128 MB whatever the set sizes.
+_CHUNK = 1 << 24
+
+#: Membership attacks by name, with what each needs from the attacker.
+MEMBERSHIP_METHODS = {
+    "exact": "identical same-position blocks (needs the released bytes: any re-encoding breaks it)",
+    "robust": "same-position blocks matched after removing each block's mean, calibrated by the "
+              "candidate's nearest other image (survives JPEG, brightness and contrast changes)",
+}
 
 
 def _blocks(images: np.ndarray, block) -> np.ndarray:
@@ -82,17 +102,141 @@ def shared_block_counts(probes, gallery, *, block) -> np.ndarray:
     return (one_hot(ip) @ one_hot(ig).T).toarray().astype(np.int64)
 
 
-def membership_scores(candidates, protected, *, block, tolerance: float = 0.0) -> np.ndarray:
+def _centred_blocks(images: np.ndarray, block) -> np.ndarray:
+    """(N_b, N, D) float64 blocks with each block's mean removed, per channel (brightness-free)."""
+    n, h, w = images.shape[:3]
+    c = images.shape[3] if images.ndim == 4 else 1
+    x = _blocks(images, block).astype(np.float64).reshape(n, -1, block[0] * block[1], c)
+    x -= x.mean(axis=2, keepdims=True)
+    return np.ascontiguousarray(x.reshape(n, x.shape[1], -1).transpose(1, 0, 2))
+
+
+def _chunked_distances(a: np.ndarray, b: np.ndarray, exclude=None):
+    """Mean squared differences between same-position blocks, in chunks of ``a``'s images.
+
+    ``a`` (N_b, N, D) and ``b`` (N_b, M, D); yields ``(lo, hi, d)`` with ``d`` of shape
+    (N_b, hi - lo, M) float64; pairs where ``exclude`` (N, M) bool is true are ``inf``
+    (``exclude="diagonal"``: image i of ``a`` is image i of ``b``, left out).
+    """
+    nb, n, d = a.shape
+    m = b.shape[1]
+    b2 = (b**2).sum(axis=2)  # (N_b, M)
+    bt = np.ascontiguousarray(b.transpose(0, 2, 1))  # batched matmul is slow on strided operands
+    step = max(1, _CHUNK // max(1, nb * m))
+    for lo in range(0, n, step):  # chunks of images bound the memory; never single pixels
+        chunk = np.ascontiguousarray(a[:, lo:lo + step])
+        dist = (chunk**2).sum(axis=2)[:, :, None] + b2[:, None, :] - 2.0 * np.matmul(chunk, bt)
+        dist = np.maximum(dist, 0.0) / d
+        if isinstance(exclude, str):  # "diagonal"
+            rows = np.arange(chunk.shape[1])
+            dist[:, rows, lo + rows] = np.inf
+        elif exclude is not None:
+            dist[:, exclude[lo:lo + step]] = np.inf
+        yield lo, lo + chunk.shape[1], dist
+
+
+def _nearest_distances(a: np.ndarray, b: np.ndarray, exclude=None) -> np.ndarray:
+    """(N_b, N): for every block of ``a``, the distance to the nearest same-position block of ``b``."""
+    out = np.empty(a.shape[:2], dtype=np.float64)
+    for lo, hi, dist in _chunked_distances(a, b, exclude):
+        out[:, lo:hi] = dist.min(axis=2) if dist.shape[2] else np.inf
+    return out
+
+
+def _same_images(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) bool: which images of ``b`` are byte-identical to each image of ``a``."""
+    ka = block_keys(a, block=a.shape[1:3])[:, 0]
+    kb = block_keys(b, block=b.shape[1:3])[:, 0]
+    return ka[:, None] == kb[None, :]
+
+
+def robust_block_scores(probes, gallery, *, block, ratio: float = ROBUST_RATIO) -> np.ndarray:
+    """How many of each probe's blocks are found in each gallery image, robust to re-encoding.
+
+    Every block has its mean removed (per channel), so a brightness shift does not
+    matter; the distance is the mean squared difference of what remains. A probe block
+    ``q`` at position ``k`` is found in gallery image ``j`` when ``d(q, g_jk)`` is well
+    below the distance ``r_jk`` from ``g_jk`` to the nearest block at ``k`` of any *other*
+    gallery image: a soft vote ``1 / (1 + (d / (ratio * r_jk))**4)`` (1 when far below,
+    1/2 at ``ratio * r_jk``, 0 when far above; 0 where ``r_jk = 0``, a block the gallery
+    holds twice, which identifies no one). The calibration by ``r`` is what makes JPEG
+    noise harmless: a copied block stays much nearer its source than to the nearest
+    other image's block, while flat blocks (sky, background), which match everything,
+    vote for no one.
+
+    Parameters
+    ----------
+    probes : ndarray (N, H, W[, C]), uint8
+        What the attacker holds (e.g. a JPEG copy of the protected set).
+    gallery : ndarray (M, H, W[, C]), uint8
+        Images to find the blocks in (e.g. the originals).
+    block : (int, int)
+        Block geometry; blocks of 1 pixel have no content once their mean is removed
+        (every score is 0).
+    ratio : float, default=0.5
+        A squared distance of ``ratio * r`` counts half a vote.
+
+    Returns
+    -------
+    ndarray of shape (N, M), float64 in [0, N_b]
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).integers(0, 256, (3, 4, 4), dtype=np.uint8)
+    >>> scores = robust_block_scores(x, x, block=(2, 2))
+    >>> scores.shape, scores.argmax(axis=1), scores.diagonal()
+    ((3, 3), array([0, 1, 2]), array([4., 4., 4.]))
+    """
+    probes, gallery = check_images(probes, name="probes"), check_images(gallery, name="gallery")
+    block = check_block(probes.shape[1:3], block)
+    ratio = _check_ratio(ratio)
+    p, g = _centred_blocks(probes, block), _centred_blocks(gallery, block)
+    m = g.shape[1]
+    reference = _nearest_distances(g, g, exclude="diagonal")  # (N_b, M): r_jk
+    scale = ratio * reference[:, None, :]
+    scores = np.zeros((p.shape[1], m), dtype=np.float64)
+    for lo, hi, dist in _chunked_distances(p, g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vote = 1.0 / (1.0 + (dist / scale) ** _SOFTNESS)
+        vote[np.broadcast_to(scale == 0, vote.shape)] = 0.0
+        scores[lo:hi] = vote.sum(axis=0)
+    return scores
+
+
+def _check_ratio(ratio) -> float:
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.floating, np.integer)) or not 0 < ratio <= 1:
+        raise ValueError(f"ratio must be a number in (0, 1], got {ratio!r}")
+    return float(ratio)
+
+
+def membership_scores(candidates, protected, *, block, tolerance: float = 0.0, method: str = "exact",
+                      reference=None, ratio: float = ROBUST_RATIO) -> np.ndarray:
     """Fraction of each candidate's blocks found at the same position in the protected set.
 
     Parameters
     ----------
     candidates : ndarray (N, H, W[, C]), uint8
     protected : ndarray (M, H, W[, C]), uint8
+        What the attacker holds of the released set (the files, or a re-encoded copy).
     block : (int, int)
     tolerance : float, default=0
-        0 counts identical blocks only; > 0 also counts near-identical ones (mean
-        absolute pixel difference at most ``tolerance``, e.g. after JPEG re-encoding).
+        ``method="exact"`` only: 0 counts identical blocks only; > 0 also counts
+        near-identical ones (mean absolute pixel difference at most ``tolerance``).
+    method : {"exact", "robust"}, default="exact"
+        ``exact``: identical blocks (:data:`MEMBERSHIP_METHODS`). ``robust``: a block is
+        found when, with each block's mean removed (per channel), its squared distance to
+        the nearest same-position protected block is below ``ratio`` times its distance to
+        the nearest same-position block of any other ``reference`` image. Survives JPEG
+        (quality 75 and 95) and brightness or contrast changes; flat blocks, which match
+        everything, are never found.
+    reference : ndarray (R, H, W[, C]), uint8, optional
+        ``method="robust"`` only: images the attacker holds besides the candidate, to
+        tell a distinctive block from a common one; images byte-identical to the
+        candidate are left out. Default: the other candidates.
+        :func:`membership_attack` pools members and non-members here, so both are
+        scored against the same reference.
+    ratio : float, default=0.5
+        ``method="robust"`` only.
 
     Returns
     -------
@@ -100,6 +244,32 @@ def membership_scores(candidates, protected, *, block, tolerance: float = 0.0) -
     """
     candidates = check_images(candidates, name="candidates")
     protected = check_images(protected, name="protected")
+    if method not in MEMBERSHIP_METHODS:
+        raise ValueError(f"method must be one of {list(MEMBERSHIP_METHODS)}, got {method!r}")
+    if candidates.shape[1:] != protected.shape[1:]:
+        raise ValueError(f"candidates {candidates.shape[1:]} and protected {protected.shape[1:]} differ in image shape")
+    if method == "robust":
+        if tolerance != 0:
+            raise ValueError(f"tolerance applies to method='exact' only, got tolerance={tolerance!r} with 'robust'")
+        ratio = _check_ratio(ratio)
+        block = check_block(candidates.shape[1:3], block)
+        if reference is None:
+            if candidates.shape[0] < 2:
+                raise ValueError("robust membership of a single candidate needs reference= images to compare with")
+            reference, exclude = candidates, "diagonal"
+        else:
+            reference = check_images(reference, name="reference")
+            if reference.shape[1:] != candidates.shape[1:]:
+                raise ValueError(f"reference {reference.shape[1:]} and candidates {candidates.shape[1:]} differ in "
+                                 f"image shape")
+            exclude = _same_images(candidates, reference)
+            if (~exclude).sum(axis=1).min() == 0:
+                raise ValueError("reference holds no image besides the candidate itself: pass reference= with "
+                                 "other images of the same kind")
+        c = _centred_blocks(candidates, block)
+        nearest = _nearest_distances(c, _centred_blocks(protected, block))
+        other = _nearest_distances(c, _centred_blocks(reference, block), exclude=exclude)
+        return (nearest < ratio * other).mean(axis=0)
     if tolerance == 0:
         kc, kp = block_keys(candidates, block=block), block_keys(protected, block=block)
         return np.isin(kc, kp).mean(axis=1)
@@ -133,16 +303,33 @@ def tpr_at_fpr(member_scores, non_member_scores, fpr: float = 0.01) -> float:
     return best
 
 
-def membership_attack(members, non_members, protected, *, block, tolerance: float = 0.0) -> dict:
+def membership_attack(members, non_members, protected, *, block, tolerance: float = 0.0, method: str = "exact",
+                      ratio: float = ROBUST_RATIO) -> dict:
     """Block-matching membership inference against the protected set.
+
+    Parameters
+    ----------
+    members, non_members : ndarray (N, H, W[, C]), uint8
+        Candidates that were (were not) in the protected set; the attack does not know which.
+    protected : ndarray (M, H, W[, C]), uint8
+        What the attacker holds of the released set.
+    block, tolerance, method, ratio
+        See :func:`membership_scores`. With ``method="robust"`` every candidate is
+        calibrated against the pooled candidates (members and non-members alike).
 
     Returns
     -------
     dict
         ``auc``, ``tpr_at_1pct_fpr``, ``member_score_mean``, ``non_member_score_mean``.
     """
-    sm = membership_scores(members, protected, block=block, tolerance=tolerance)
-    sn = membership_scores(non_members, protected, block=block, tolerance=tolerance)
+    if method == "robust":
+        members, non_members = check_images(members, name="members"), check_images(non_members, name="non_members")
+        pool = np.concatenate([members, non_members])
+        kw = dict(block=block, tolerance=tolerance, method=method, reference=pool, ratio=ratio)
+    else:
+        kw = dict(block=block, tolerance=tolerance, method=method)
+    sm = membership_scores(members, protected, **kw)
+    sn = membership_scores(non_members, protected, **kw)
     return {"auc": roc_auc(sm, sn), "tpr_at_1pct_fpr": tpr_at_fpr(sm, sn, 0.01),
             "member_score_mean": float(sm.mean()), "non_member_score_mean": float(sn.mean())}
 

@@ -1,8 +1,8 @@
 """Re-identification: rank a gallery of originals for every protected image.
 
 One registry, :data:`MATCHERS`, holds every matcher (pixel, HOG, invariant, mosaic,
-identical blocks and, with the optional extra ``face``, dlib face embeddings); the
-scorecard, studies and notebooks take their names from it.
+identical blocks, robustly matched blocks and, with the optional extra ``face``, dlib
+face embeddings); the scorecard, studies and notebooks take their names from it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_block, check_images
-from .attacks import shared_block_counts
+from .attacks import robust_block_scores, shared_block_counts
 
 __all__ = ["MATCHERS", "Matcher", "available_matchers", "face_matcher_available", "pairwise_distances",
            "reidentify"]
@@ -83,6 +83,10 @@ def _blocks_distances(probes, gallery, block):
     return -shared_block_counts(probes, gallery, block=block).astype(np.float64)
 
 
+def _robust_blocks_distances(probes, gallery, block):
+    return -robust_block_scores(probes, gallery, block=block)
+
+
 def _squared_l2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = a.astype(np.float64), b.astype(np.float64)
     return (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T
@@ -115,6 +119,7 @@ MATCHERS: dict[str, Matcher] = {
     "invariant": Matcher(_invariant_features),
     "mosaic": Matcher(_mosaic_features, needs_block=True),
     "blocks": Matcher(needs_block=True, distances=_blocks_distances),
+    "blocks_robust": Matcher(needs_block=True, distances=_robust_blocks_distances),
     "face": Matcher(_face_features, available=face_matcher_available),
 }
 
@@ -136,12 +141,17 @@ def pairwise_distances(probes, gallery, *, matcher: str = "pixel", block=None) -
     ----------
     probes : ndarray of shape (N, H, W[, C]), uint8
     gallery : ndarray of shape (M, H, W[, C]), uint8
-    matcher : {"pixel", "hog", "invariant", "mosaic", "blocks", "face"}
+    matcher : {"pixel", "hog", "invariant", "mosaic", "blocks", "blocks_robust", "face"}
         ``pixel``: squared L2 between pixels; ``hog``: between HOG descriptors;
         ``invariant``: between per-pixel sorted |x - 127.5| (defeats pixel-based
         encryption); ``mosaic``: between block means (defeats shuffling inside blocks,
         needs ``block``); ``blocks``: minus the number of identical same-position blocks
-        (needs ``block``); ``face``: between dlib face embeddings (optional extra).
+        (needs ``block`` and the released bytes); ``blocks_robust``: minus the (soft)
+        number of same-position blocks matched after removing each block's mean and
+        calibrated by the gallery's own nearest blocks
+        (:func:`pbmlib.privacy.attacks.robust_block_scores`; survives JPEG, brightness
+        and contrast changes; needs ``block``); ``face``: between dlib face embeddings
+        (optional extra).
     block : (int, int), optional
 
     Returns

@@ -4,6 +4,13 @@ Never SSIM alone: each similarity comes with its chance floor, and the attacks s
 what an attacker holding the protected set (and, for re-identification, a gallery of
 the originals) can actually do. The paper's brute-force restoration count goes beside
 them for comparison, not as evidence.
+
+What the attacker holds is part of every figure: the released files themselves
+(``exact``, the unsuffixed fields) or a lossy copy of them (``copies=``, fields with the
+kind as suffix, e.g. ``reid_top1_jpeg75``; :data:`pbmlib.privacy.copies.COPY_KINDS`).
+Re-identification and membership also assume the attacker holds the *originals* it asks
+about (the exact training files: a gallery, or candidates); other photos of the same
+people are not measured here (that needs a dataset with identities).
 """
 
 from __future__ import annotations
@@ -11,11 +18,22 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_images, check_labels
-from .attacks import membership_attack, membership_scores, reassemble
+from .attacks import MEMBERSHIP_METHODS, membership_attack, membership_scores, reassemble
+from .copies import attacker_copy, check_copies
 from .matchers import available_matchers, reidentify
 from .similarity import psnr_scores, same_label_partners, ssim_scores
 
-__all__ = ["privacy_scorecard"]
+__all__ = ["privacy_scorecard", "copy_suffix", "membership_suffix"]
+
+
+def copy_suffix(kind: str) -> str:
+    """Field suffix of a copy kind: ``""`` for ``"exact"``, else ``"_<kind>"``."""
+    return "" if kind == "exact" else f"_{kind}"
+
+
+def membership_suffix(method: str) -> str:
+    """Field suffix of a membership method: ``""`` for ``"exact"``, else ``"_<method>"``."""
+    return "" if method == "exact" else f"_{method}"
 
 
 def _finite_mean(values: np.ndarray) -> float:
@@ -34,6 +52,7 @@ def privacy_scorecard(
     reassembly: bool = True,
     membership_tolerance: float = 0.0,
     inverted=None,
+    copies=("exact",),
     seed=0,
 ) -> dict:
     """Measure one protected training set against its originals.
@@ -42,51 +61,71 @@ def privacy_scorecard(
     ----------
     originals : ndarray (N, H, W[, C]), uint8
         The training images before protection (the evaluator has them; the attacker
-        has them only as a gallery for re-identification).
+        has them only as a gallery for re-identification and as membership candidates).
     protected : ndarray of the same shape, uint8
-        ``protected[i]`` is the protected version of ``originals[i]``.
+        ``protected[i]`` is the protected version of ``originals[i]``: the released set.
     labels : sequence of length N
         Released with the protected set (PBM needs them, so the attacker has them).
     block : (int, int), optional
-        Block size for the block-level attacks (the ``blocks`` matcher, membership,
-        reassembly, verbatim blocks). For PBM use its block; for other schemes the
-        attacker's guess. Without it those attacks are skipped.
+        Block size for the block-level attacks (the ``blocks`` and ``blocks_robust``
+        matchers, membership, reassembly, verbatim blocks). For PBM use its block; for
+        other schemes the attacker's guess. Without it those attacks are skipped.
     non_members : ndarray (M, H, W[, C]), uint8, optional
         Images of the same distribution that were not in the set (e.g. the test set),
-        for membership inference.
+        for membership inference and the verbatim-block floor.
     matchers : sequence of str, optional
         Names from :data:`pbmlib.privacy.matchers.MATCHERS` (default: all); those that
         cannot run here (optional extra missing, or no ``block``) are skipped.
     reassembly : bool, default=True
-        Run :func:`pbmlib.attacks.reassemble` and score its rebuilt images.
+        Run :func:`pbmlib.privacy.attacks.reassemble` and score its rebuilt images.
     membership_tolerance : float, default=0
-        0 counts identical blocks; > 0 near-identical ones too.
+        Exact membership: 0 counts identical blocks; > 0 near-identical ones too.
     inverted : ndarray of the shape of ``protected``, uint8, optional
         An attacker's reconstructions of the protected images, e.g. from
         :func:`pbmlib.learn.inversion.learned_inversion`: scored as
-        ``inverted_ssim_mean`` and ``reid_top1_inverted``.
+        ``inverted_ssim_mean`` and ``reid_top1_inverted`` (exact copy only).
+    copies : sequence of str, default=("exact",)
+        Kinds of copy of the *protected* set the attacker holds
+        (:data:`pbmlib.privacy.copies.COPY_KINDS`: ``"exact"``, ``"jpeg95"``,
+        ``"jpeg75"``, ``"resized"``, ``"brightness"``). Every attack runs against each,
+        made by :func:`pbmlib.privacy.copies.attacker_copy`; ``exact`` is always scored
+        (the unsuffixed fields), the others add the same fields with ``_<kind>``
+        appended. The attacker's own images (gallery, candidates) stay exact.
     seed : int
         For the chance-floor pairs.
 
     Returns
     -------
     dict of plain-named numbers
-        ``ssim_mean``, ``ssim_floor_mean``, ``ssim_excess``, ``psnr_mean``,
-        ``psnr_floor_mean``, ``psnr_excess`` (dB); per matcher ``reid_top1_<m>``,
-        ``reid_top5_<m>``; ``reid_chance_top1``, ``reid_chance_top5``; with ``block``:
-        ``blocks_verbatim_fraction`` (share of original blocks present unchanged at their
-        position somewhere in the protected set), ``reassembled_ssim_mean``,
-        ``reid_top1_reassembled`` (pixel matcher on the rebuilt images); with
-        ``non_members``: ``membership_auc``, ``membership_tpr_at_1pct_fpr``; and
-        ``reid_top1`` (the worst case: the best attack's top-1 rate) with
-        ``reid_top1_attack`` (which one).
+        Exact copy, measured on the protected set itself: ``ssim_mean``,
+        ``ssim_floor_mean``, ``ssim_excess``, ``psnr_mean``, ``psnr_floor_mean``,
+        ``psnr_excess`` (dB); ``reid_chance_top1``, ``reid_chance_top5``. Then, for each
+        kind of copy (suffix ``""`` for exact, ``_<kind>`` otherwise): per matcher
+        ``reid_top1_<m>``, ``reid_top5_<m>``; with ``block``: ``blocks_verbatim_fraction``
+        (share of original blocks present unchanged at their position somewhere in the
+        held set), ``reassembled_ssim_mean``, ``reid_top1_reassembled`` (pixel matcher on
+        the rebuilt images); with ``block`` and ``non_members``:
+        ``blocks_verbatim_floor`` (the same share for non-members: coincidence, e.g.
+        0.41 at 1 x 1 blocks on the faces), ``blocks_copied_estimate`` (the share really
+        copied, corrected for coincidence: ``(fraction - floor) / (1 - floor)``),
+        ``membership_auc``, ``membership_tpr_at_1pct_fpr`` (identical blocks) and
+        ``membership_auc_robust``, ``membership_tpr_at_1pct_fpr_robust`` (robust block
+        match, :data:`pbmlib.privacy.attacks.MEMBERSHIP_METHODS`); and ``reid_top1``
+        (the worst case: the best attack's top-1 rate) with ``reid_top1_attack`` (which
+        one).
     """
     originals = check_images(originals, name="originals")
     protected = check_images(protected, name="protected")
     if originals.shape != protected.shape:
         raise ValueError(f"originals {originals.shape} and protected {protected.shape} must have the same shape")
     check_labels(labels, originals.shape[0])
+    kinds = ("exact",) + tuple(k for k in check_copies(copies) if k != "exact")
     labels = np.asarray(labels)
+    if non_members is not None:
+        non_members = check_images(non_members, name="non_members")
+    if inverted is not None:
+        inverted = check_images(inverted, name="inverted")
+    names = available_matchers(matchers, block=block)
     n = originals.shape[0]
     partners = same_label_partners(labels, seed=seed)
     card: dict = {"n_images": n}
@@ -97,33 +136,48 @@ def privacy_scorecard(
                 ssim_excess=float(ssim.mean() - ssim_floor.mean()), psnr_mean=_finite_mean(psnr),
                 psnr_floor_mean=_finite_mean(psnr_floor))
     card["psnr_excess"] = card["psnr_mean"] - card["psnr_floor_mean"]
-
-    truth = np.arange(n)
-    attacks = {}
-    for matcher in available_matchers(matchers, block=block):
-        result = reidentify(protected, originals, truth, matcher=matcher, block=block)
-        card[f"reid_top1_{matcher}"], card[f"reid_top5_{matcher}"] = result["top1"], result["top5"]
-        attacks[matcher] = result["top1"]
     card["reid_chance_top1"], card["reid_chance_top5"] = min(1.0, 1 / n), min(1.0, 5 / n)
+    for kind in kinds:
+        held = protected if kind == "exact" else attacker_copy(protected, kind)
+        card.update(_attacks(originals, held, labels, names=names, block=block, non_members=non_members,
+                             reassembly=reassembly, membership_tolerance=membership_tolerance,
+                             inverted=inverted if kind == "exact" else None, suffix=copy_suffix(kind)))
+    return card
 
+
+def _attacks(originals, held, labels, *, names, block, non_members, reassembly, membership_tolerance, inverted,
+             suffix) -> dict:
+    """Every attack against one set the attacker holds; field names end in ``suffix``."""
+    n = originals.shape[0]
+    truth = np.arange(n)
+    card, attacks = {}, {}
+    for matcher in names:
+        result = reidentify(held, originals, truth, matcher=matcher, block=block)
+        card[f"reid_top1_{matcher}{suffix}"], card[f"reid_top5_{matcher}{suffix}"] = result["top1"], result["top5"]
+        attacks[matcher] = result["top1"]
     if block is not None:
-        card["blocks_verbatim_fraction"] = float(membership_scores(originals, protected, block=block).mean())
+        fraction = float(membership_scores(originals, held, block=block).mean())
+        card[f"blocks_verbatim_fraction{suffix}"] = fraction
+        if non_members is not None:
+            floor = float(membership_scores(non_members, held, block=block).mean())
+            card[f"blocks_verbatim_floor{suffix}"] = floor
+            card[f"blocks_copied_estimate{suffix}"] = (fraction - floor) / (1 - floor) if floor < 1 else float("nan")
         if reassembly:
-            rebuilt = reassemble(protected, labels, block=block)
-            card["reassembled_ssim_mean"] = float(ssim_scores(originals, rebuilt).mean())
-            card["reid_top1_reassembled"] = reidentify(rebuilt, originals, truth, matcher="pixel")["top1"]
-            attacks["reassembled"] = card["reid_top1_reassembled"]
+            rebuilt = reassemble(held, labels, block=block)
+            card[f"reassembled_ssim_mean{suffix}"] = float(ssim_scores(originals, rebuilt).mean())
+            card[f"reid_top1_reassembled{suffix}"] = reidentify(rebuilt, originals, truth, matcher="pixel")["top1"]
+            attacks["reassembled"] = card[f"reid_top1_reassembled{suffix}"]
     if inverted is not None:
-        inverted = check_images(inverted, name="inverted")
-        card["inverted_ssim_mean"] = float(ssim_scores(originals, inverted).mean())
-        card["reid_top1_inverted"] = reidentify(inverted, originals, truth, matcher="pixel")["top1"]
-        attacks["inverted"] = card["reid_top1_inverted"]
+        card[f"inverted_ssim_mean{suffix}"] = float(ssim_scores(originals, inverted).mean())
+        card[f"reid_top1_inverted{suffix}"] = reidentify(inverted, originals, truth, matcher="pixel")["top1"]
+        attacks["inverted"] = card[f"reid_top1_inverted{suffix}"]
     if non_members is not None and block is not None:
-        membership = membership_attack(originals, check_images(non_members, name="non_members"), protected, block=block,
-                                       tolerance=membership_tolerance)
-        card["membership_auc"] = membership["auc"]
-        card["membership_tpr_at_1pct_fpr"] = membership["tpr_at_1pct_fpr"]
+        for method in MEMBERSHIP_METHODS:
+            tolerance = membership_tolerance if method == "exact" else 0.0
+            result = membership_attack(originals, non_members, held, block=block, method=method, tolerance=tolerance)
+            card[f"membership_auc{membership_suffix(method)}{suffix}"] = result["auc"]
+            card[f"membership_tpr_at_1pct_fpr{membership_suffix(method)}{suffix}"] = result["tpr_at_1pct_fpr"]
     if attacks:
         worst = max(attacks, key=attacks.get)
-        card["reid_top1"], card["reid_top1_attack"] = attacks[worst], worst
+        card[f"reid_top1{suffix}"], card[f"reid_top1_attack{suffix}"] = attacks[worst], worst
     return card
