@@ -5,7 +5,11 @@ fallback. Needs Debian's ``chromium`` (``sudo apt-get install chromium``) and th
 package ``playwright`` (``pip install -e '.[browser]'``; no browser download: it drives the
 system Chromium). JupyterLab runs on 127.0.0.1 with a temporary configuration.
 
-Run:  .venv/bin/python scripts/browser_check.py notebooks/00_explore.ipynb explorer.png
+Also checks the Voila app (the explorer served without code) and ``pbm report`` files.
+
+Run:  .venv/bin/python scripts/browser_check.py lab notebooks/00_explore.ipynb explorer.png
+      .venv/bin/python scripts/browser_check.py voila notebooks/00_explore.ipynb app.png
+      .venv/bin/python scripts/browser_check.py report papermill_runs/default/report.html report.png
 """
 
 from __future__ import annotations
@@ -135,12 +139,118 @@ def browser_check(notebook: str | os.PathLike, screenshot: str | os.PathLike, *,
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _browser(pw):
+    chromium = find_chromium()
+    if chromium is None:
+        raise FileNotFoundError("no Chromium found; install it with 'sudo apt-get install chromium'")
+    return pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+
+
+def report_check(report: str | os.PathLike, screenshot: str | os.PathLike, *, timeout: float = 60.0) -> dict:
+    """Open a ``pbm report`` HTML file in headless Chromium: count its images and the broken ones.
+
+    Returns
+    -------
+    dict
+        ``images``, ``broken_images`` (not loaded or zero width), ``external_images``
+        (sources that are not embedded ``data:`` URIs), ``code_cells_shown`` and ``screenshot``.
+    """
+    from playwright.sync_api import sync_playwright
+
+    report, screenshot = Path(report).resolve(), Path(screenshot).resolve()
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        page = browser.new_page(viewport={"width": 1200, "height": 1600})
+        page.goto(report.as_uri(), timeout=timeout * 1000)
+        page.wait_for_load_state("load")
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=False)
+        found = {
+            "images": page.locator("img").count(),
+            "broken_images": page.evaluate("Array.from(document.images)"
+                                           ".filter(i => !i.complete || i.naturalWidth === 0).length"),
+            "external_images": page.evaluate("Array.from(document.images)"
+                                             ".filter(i => !i.src.startsWith('data:')).length"),
+            "code_cells_shown": page.locator(".jp-CodeCell .jp-InputArea").count(),
+            "screenshot": str(screenshot),
+        }
+        browser.close()
+    return found
+
+
+def voila_check(notebook: str | os.PathLike, screenshot: str | os.PathLike, *, timeout: float = 240.0) -> dict:
+    """Serve ``notebook`` as a Voila app on 127.0.0.1, move a slider and press the last Run button
+    in headless Chromium, and screenshot the page.
+
+    Returns
+    -------
+    dict
+        ``sliders``, ``buttons``, ``loaded_images`` (before and after pressing Run),
+        ``code_shown`` (any code cell on the page), ``status_after_slider`` (the explorer's
+        numbers after moving the first slider) and ``screenshot``.
+    """
+    from playwright.sync_api import sync_playwright
+
+    notebook, screenshot = Path(notebook).resolve(), Path(screenshot).resolve()
+    work = Path(tempfile.mkdtemp(prefix="pbm-voila-"))
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(work / "config"), "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
+           "IPYTHONDIR": str(work / "ipython"), "MPLBACKEND": "Agg"}
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    loaded = ("() => Array.from(document.querySelectorAll('img.widget-image'))"
+              ".filter(i => i.complete && i.naturalWidth > 0).length")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for_server(base, server, 90)
+        with sync_playwright() as pw:
+            browser = _browser(pw)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(base, timeout=timeout * 1000)
+            page.wait_for_selector(".widget-slider", timeout=timeout * 1000)
+            page.wait_for_function(f"({loaded})() >= 1", timeout=timeout * 1000)
+            status = page.locator(".widget-html").first
+            before = status.inner_text()
+            handle = page.locator(".widget-slider .noUi-handle").first  # N_s donors
+            handle.focus()
+            page.keyboard.press("ArrowLeft")
+            page.keyboard.press("ArrowLeft")
+            page.wait_for_function("(b) => { const s = document.querySelector('.widget-html');"
+                                   " return s && s.innerText !== b && !s.innerText.includes('mixing...'); }",
+                                   arg=before, timeout=timeout * 1000)
+            after_slider = status.inner_text()
+            images_before = page.evaluate(loaded)
+            page.locator("button.jupyter-button", has_text="Run").last.click()
+            page.wait_for_function(f"({loaded})() >= {images_before + 1}", timeout=timeout * 1000)
+            time.sleep(1.0)
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+            found = {
+                "sliders": page.locator(".widget-slider").count(),
+                "buttons": page.locator("button.jupyter-button").count(),
+                "loaded_images": [images_before, page.evaluate(loaded)],
+                "code_shown": page.locator(".jp-CodeCell .jp-InputArea, .jp-CodeMirrorEditor, pre code").count(),
+                "status_after_slider": after_slider,
+                "screenshot": str(screenshot),
+            }
+            browser.close()
+        return found
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("notebook", nargs="?", default="notebooks/00_explore.ipynb")
-    parser.add_argument("screenshot", nargs="?", default="papermill_runs/browser/explorer.png")
+    parser.add_argument("what", choices=["lab", "voila", "report"], help="JupyterLab, the Voila app or a report")
+    parser.add_argument("path", help="the notebook (lab, voila) or the report's HTML file")
+    parser.add_argument("screenshot", help="where the screenshot goes (PNG)")
     args = parser.parse_args()
-    print(browser_check(args.notebook, args.screenshot))
+    check = {"lab": browser_check, "voila": voila_check, "report": report_check}[args.what]
+    print(check(args.path, args.screenshot))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from browser_check import browser_check, find_chromium  # noqa: E402
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(find_chromium() is None,
                        reason="no Chromium: 'sudo apt-get install chromium' enables the real-browser check"),
     pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
@@ -24,3 +25,13 @@ def test_explorer_renders_widgets_in_chromium(tmp_path):
     assert found["loaded_images"] >= 2  # the explorer's grid and, after pressing Run, the sweep plot
     assert not found["text_fallback"]
     assert (tmp_path / "explorer.png").stat().st_size > 50_000
+
+
+@pytest.mark.skipif(importlib.util.find_spec("voila") is None, reason="no Voila: pip install -e '.[app]'")
+def test_voila_app_moves_a_slider_and_runs_the_sweep_without_code(tmp_path):
+    from browser_check import voila_check
+
+    found = voila_check(ROOT / "notebooks" / "00_explore.ipynb", tmp_path / "app.png")
+    assert found["sliders"] >= 4 and found["code_shown"] == 0
+    assert "N_b" in found["status_after_slider"]
+    assert found["loaded_images"][1] > found["loaded_images"][0]

@@ -119,13 +119,18 @@ def test_cli_demo(tmp_path, capsys):
     assert "ssim_floor_mean" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_schemes_by_name(tmp_path, capsys):
     code = main(["schemes", "none", "pbm:block=6x6", "blur:sigma=1.5", "--epochs", "1", "--repeats", "1",
                  "--out", str(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out
     assert "pbm block=6x6" in out and "blur sigma=1.5" in out
-    table = (tmp_path / "schemes.csv").read_text()
-    assert table.startswith("scheme,setting") and table.count("\n") == 4
+    from pbmlib.workbench.results import read_results
+
+    rows = read_results(tmp_path / "results.json")["rows"]
+    assert [row["setting"] for row in rows] == ["none", "pbm block=6x6", "blur sigma=1.5"]
+    assert rows[1]["reid_top1"] is not None and rows[0]["test_accuracy_mean"] is not None
+    assert (tmp_path / "study.csv").read_text().count("\n") == 4
     with pytest.raises(SystemExit):
         main(["schemes", "rot13"])

@@ -85,3 +85,13 @@ def test_relative_output_paths_resolve_against_the_checkout(tmp_path, monkeypatc
     assert project_path(tmp_path / "abs") == tmp_path / "abs"
     monkeypatch.chdir(tmp_path.parent)  # outside any checkout: the working directory
     assert project_path("out") == tmp_path.parent / "out"
+
+
+def test_a_sweep_without_studies_gives_empty_tables_with_their_columns(tmp_path):
+    from pbmlib.workbench import analysis
+
+    fake_run(tmp_path, "mixing__a", "mixing", "mixing", {"dataset": "faces"}, **MIXING)
+    study = collect_results(tmp_path)["study"]
+    assert study.empty and {"stage", "model_name", "test_accuracy_mean"} <= set(study.columns)
+    assert analysis.mixed_vs_reference(study).groupby("stage").ngroups == 0
+    assert analysis.frontier(study).empty and analysis.augmentation_gain(study).empty

@@ -27,13 +27,11 @@ def mixed_vs_reference(study: pd.DataFrame) -> pd.DataFrame:
         ``test_accuracy_original``: the mean accuracy of the reference row of the same run.
         Runs without a reference row are left out.
     """
-    if study.empty:
-        return study
     trained = study[study["test_accuracy_mean"].notna()]
     reference = trained[trained["reference"].astype(bool)].set_index("run_id")["test_accuracy_mean"]
     mixed = trained[trained["n_blocks"].notna() & trained["augment"].isna()].copy()
     mixed = mixed[mixed["run_id"].isin(reference.index)]
-    mixed["test_accuracy_original"] = mixed["run_id"].map(reference)
+    mixed["test_accuracy_original"] = mixed["run_id"].map(reference) if len(mixed) else []
     return mixed
 
 

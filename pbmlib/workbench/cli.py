@@ -226,6 +226,28 @@ def _plan(config: dict, args) -> int:
     return 0
 
 
+def _app(args) -> int:
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("voila") is None:
+        raise ValueError("the teaching app needs Voila: .venv/bin/python -m pip install -e '.[app]'")
+    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "00_explore.ipynb"
+    if not notebook.is_file():
+        raise ValueError(f"{notebook} not found: pbm app runs from a checkout of pbm-workbench")
+    print(f"serving the explorer without code at http://{args.ip}:{args.port}/ (Ctrl-C stops it)")
+    command = [sys.executable, "-m", "voila", str(notebook), f"--port={args.port}", f"--Voila.ip={args.ip}"]
+    return subprocess.call(command + ([] if args.browser else ["--no-browser"]))
+
+
+def _report(args) -> int:
+    from .report import write_report
+
+    path = write_report(args.sweep_dir, args.output)
+    print(f"wrote {path} (one self-contained HTML file: open it in a browser or share it)")
+    return 0
+
+
 def _sweep(args) -> int:
     from .sweeps import SweepLockedError, load_sweep, run_sweep
 
@@ -394,6 +416,20 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: only this machine's, measured)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar (default: show one)")
     sweep.set_defaults(func=_sweep)
+    app = sub.add_parser("app", help="serve the mixing explorer and the quick sweep as a Voila app (no code shown)",
+                         description="A teaching app: notebooks/00_explore.ipynb served by Voila, its code hidden.")
+    app.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866)")
+    app.add_argument("--ip", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for a classroom)")
+    app.add_argument("--browser", action="store_true", help="open a browser tab (default: do not)")
+    app.set_defaults(func=_app)
+
+    report = sub.add_parser("report", help="write a sweep's analysis as one self-contained HTML file",
+                            description="Convert the sweep's executed analysis notebook to HTML (code hidden, "
+                                        "figures embedded) with the sweep's parameters, versions and git commit.")
+    report.add_argument("sweep_dir", help="the sweep folder, e.g. papermill_runs/default")
+    report.add_argument("--output", default=None, help="the HTML file to write (default: SWEEP_DIR/report.html)")
+    report.set_defaults(func=_report)
     return parser
 
 

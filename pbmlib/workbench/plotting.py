@@ -233,17 +233,22 @@ def plot_privacy_utility(table: pd.DataFrame, *, x: str = "reid_top1", y: str = 
     points overlap where many settings share a re-identification rate of 1.0).
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8.5, 4.2))
-    fig.subplots_adjust(right=0.58)
+    fig, ax = plt.subplots(figsize=(7.6, 4.2))
+    fig.subplots_adjust(left=0.09, right=0.6, bottom=0.12)
     schemes = list(dict.fromkeys(table["scheme"]))
     markers = "osD^vP*Xh"
     error = y.replace("_mean", "_std") if y.endswith("_mean") and y.replace("_mean", "_std") in table else None
-    keys = []
+    keys, placed = [], []
+    y_span = max(float(table[y].max() - table[y].min()), 1e-9)
     for i, (_, row) in enumerate(table.reset_index(drop=True).iterrows(), start=1):
         k = schemes.index(row["scheme"])
         ax.errorbar(row[x], row[y], yerr=row[error] if error and pd.notna(row[error]) else None, capsize=3,
                     marker=markers[k % len(markers)], color=f"C{k}", ms=7, ls="none")
-        ax.annotate(str(i), (row[x], row[y]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        # numbers of points that (nearly) coincide are stacked to the left instead of overprinted
+        crowd = sum(abs(px - row[x]) < 0.04 and abs(py - row[y]) < 0.04 * y_span for px, py in placed)
+        ax.annotate(str(i), (row[x], row[y]), fontsize=7, xytext=(-10 - 9 * crowd, 3), textcoords="offset points",
+                    ha="right")
+        placed.append((row[x], row[y]))
         keys.append(f"{i}: {'originals' if row['reference'] else row['setting']}")
     if "reid_chance_top1" in table:
         ax.axvline(table["reid_chance_top1"].iloc[0], ls=":", color="grey")
@@ -252,7 +257,7 @@ def plot_privacy_utility(table: pd.DataFrame, *, x: str = "reid_top1", y: str = 
     ax.set_xlabel(LABELS.get(x, x))
     ax.set_ylabel(LABELS.get(y, y))
     ax.set_xlim(-0.02, 1.05)
-    fig.text(0.6, 0.95, "\n".join(keys), va="top", fontsize=7, family="monospace")
+    fig.text(0.62, 0.95, "\n".join(keys), va="top", fontsize=7, family="monospace")
     return fig
 
 

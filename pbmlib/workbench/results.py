@@ -78,7 +78,7 @@ _PER_COPY_FIELDS = {
     "blocks_verbatim_floor": "the same share for held-out non-members: coincidental equality, the floor of "
                              "blocks_verbatim_fraction",
     "blocks_copied_estimate": "share of original blocks really copied, corrected for coincidence: "
-                              "(fraction - floor) / (1 - floor)",
+                              "(fraction - floor) / (1 - floor), clipped to [0, 1]",
     "reassembled_ssim_mean": "SSIM to the originals of the seam-matching reassembly of the held set",
     "reid_top1_reassembled": "pixel re-identification of the reassembled images (gallery: the exact originals)",
     **{f"membership_auc{membership_suffix(m)}": f"membership inference AUC, {d} (0.5 = chance; candidates: the "
@@ -210,7 +210,7 @@ def collect_results(sweep_dir: str | os.PathLike) -> dict:
     dict of kind -> DataFrame
         ``"mixing"``: one row per run; ``"study"``: one row per study row. Each row
         also has ``run_id``, ``stage`` and the run's parameters (``output_dir`` left
-        out). Kinds without runs give empty DataFrames. Runs in ``.work/`` and
+        out). Kinds without runs give empty DataFrames with the kind's columns. Runs in ``.work/`` and
         ``failed/`` and the analysis itself are ignored; a results file that does not
         match its schema raises ``ValueError`` naming it.
     """
@@ -232,7 +232,9 @@ def collect_results(sweep_dir: str | os.PathLike) -> dict:
         else:
             rows["mixing"].append({**head, **{k: v for k, v in document.items()
                                               if k not in ("kind", "parameters", "versions")}})
-    return {kind: pd.DataFrame(found) for kind, found in rows.items()}
+    columns = {"mixing": ["run_id", "stage", "dataset", *sorted(KINDS["mixing"][0])],
+               "study": ["run_id", "stage", *STUDY_ROW_FIELDS]}
+    return {kind: pd.DataFrame(found) if found else pd.DataFrame(columns=columns[kind]) for kind, found in rows.items()}
 
 
 def write_study(output_dir: str | os.PathLike, parameters: dict, table, records: dict | None = None) -> Path:
