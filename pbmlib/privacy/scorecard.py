@@ -106,8 +106,9 @@ def privacy_scorecard(
         held set), ``reassembled_ssim_mean``, ``reid_top1_reassembled`` (pixel matcher on
         the rebuilt images); with ``block`` and ``non_members``:
         ``blocks_verbatim_floor`` (the same share for non-members: coincidence, e.g.
-        0.41 at 1 x 1 blocks on the faces), ``blocks_copied_estimate`` (the share really
-        copied, corrected for coincidence: ``(fraction - floor) / (1 - floor)``),
+        about 0.4 at 1 x 1 blocks on the faces), ``blocks_copied_estimate`` (the share really
+        copied, corrected for coincidence: ``(fraction - floor) / (1 - floor)``, clipped
+        to [0, 1]),
         ``membership_auc``, ``membership_tpr_at_1pct_fpr`` (identical blocks) and
         ``membership_auc_robust``, ``membership_tpr_at_1pct_fpr_robust`` (robust block
         match, :data:`pbmlib.privacy.attacks.MEMBERSHIP_METHODS`); and ``reid_top1``
@@ -161,7 +162,8 @@ def _attacks(originals, held, labels, *, names, block, non_members, reassembly, 
         if non_members is not None:
             floor = float(membership_scores(non_members, held, block=block).mean())
             card[f"blocks_verbatim_floor{suffix}"] = floor
-            card[f"blocks_copied_estimate{suffix}"] = (fraction - floor) / (1 - floor) if floor < 1 else float("nan")
+            estimate = (fraction - floor) / (1 - floor) if floor < 1 else float("nan")
+            card[f"blocks_copied_estimate{suffix}"] = float(np.clip(estimate, 0.0, 1.0))  # nan stays nan
         if reassembly:
             rebuilt = reassemble(held, labels, block=block)
             card[f"reassembled_ssim_mean{suffix}"] = float(ssim_scores(originals, rebuilt).mean())
