@@ -275,3 +275,29 @@ def test_huge_n_donors_is_capped_at_the_class_size(labelled_images):
                                 return_sources=True)
         assert (labels[src] == labels[:, None, None]).all()
     assert time.perf_counter() - started < 5
+
+
+def test_mixing_into_a_memory_map_gives_the_same_bytes(tmp_path, labelled_images):
+    images, labels = labelled_images
+    path = tmp_path / "images.npy"
+    np.save(path, images)
+    source = np.load(path, mmap_mode="r")  # read-only memory map, never copied whole
+    out = np.lib.format.open_memmap(tmp_path / "mixed.npy", mode="w+", dtype=np.uint8, shape=images.shape)
+    result = mix_blocks(source, labels, block=(4, 4), seed=7, out=out)
+    assert result is out
+    out.flush()
+    np.testing.assert_array_equal(np.load(tmp_path / "mixed.npy"), mix_blocks(images, labels, block=(4, 4), seed=7))
+
+
+def test_gather_into_a_chunk_buffer_and_bad_outputs(labelled_images):
+    images, labels = labelled_images
+    sources = draw_block_sources(labels, (3, 4), seed=1)
+    whole = gather_blocks(images, sources)
+    buffer = np.empty((5,) + images.shape[1:], np.uint8)
+    for lo in range(0, len(images), 5):  # a chunk at a time, into one reused buffer
+        part = gather_blocks(images, sources[lo:lo + 5], out=buffer[:len(sources[lo:lo + 5])])
+        np.testing.assert_array_equal(part, whole[lo:lo + 5])
+    with pytest.raises(ValueError, match="out must be"):
+        gather_blocks(images, sources, out=np.empty(images.shape, np.float32))
+    with pytest.raises(ValueError, match="overlaps"):
+        gather_blocks(images, sources, out=images)

@@ -193,7 +193,7 @@ def draw_block_sources(
     return sources
 
 
-def gather_blocks(images: np.ndarray, sources: np.ndarray) -> np.ndarray:
+def gather_blocks(images: np.ndarray, sources: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     """Assemble images from blocks: block (a, b) of output i is block (a, b) of ``images[sources[i, a, b]]``.
 
     Parameters
@@ -201,11 +201,15 @@ def gather_blocks(images: np.ndarray, sources: np.ndarray) -> np.ndarray:
     images : ndarray of shape (N, H, W) or (N, H, W, C), uint8
     sources : ndarray of shape (M, gh, gw), int
         Source image per output block; gh and gw must divide H and W.
+    out : ndarray of shape (M, H, W[, C]), uint8, optional
+        Where to write (e.g. a memory map on disk, or a reused chunk buffer); C-contiguous
+        and not overlapping ``images``. A new array when None.
 
     Returns
     -------
     ndarray of shape (M, H, W[, C]), uint8
-        A new array; ``images`` is not modified.
+        ``out`` when given; ``images`` is not modified. ``images`` may be a memory map:
+        it is read a chunk of outputs at a time, never copied whole.
 
     Notes
     -----
@@ -224,7 +228,14 @@ def gather_blocks(images: np.ndarray, sources: np.ndarray) -> np.ndarray:
     bh, bw = h // gh, w // gw
     channels = images.shape[3] if images.ndim == 4 else 1
     segments = images.reshape(n * h * gw, bw * channels)  # one row of one block each
-    out = np.empty((m,) + images.shape[1:], dtype=np.uint8)
+    if out is None:
+        out = np.empty((m,) + images.shape[1:], dtype=np.uint8)
+    elif (not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.shape != (m,) + images.shape[1:]
+          or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError(f"out must be a writeable C-contiguous uint8 array of shape {(m,) + images.shape[1:]}, got "
+                         f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+    elif np.may_share_memory(out, images):
+        raise ValueError("out overlaps images; give the mixed images their own array")
     out_segments = out.reshape(m * h * gw, bw * channels)
     # Segment (a, r, b) of image s sits at ((s * gh + a) * bh + r) * gw + b.
     a = np.arange(gh)[:, None, None]
@@ -254,6 +265,7 @@ def mix_blocks(
     allow_self: bool = False,
     strict: bool = False,
     return_sources: bool = False,
+    out: np.ndarray | None = None,
 ):
     """Mix every image with blocks of same-label images (PBM, Algorithm 1 of [1]_).
 
@@ -292,6 +304,9 @@ def mix_blocks(
         and is left unchanged).
     return_sources : bool, default=False
         Also return the provenance of every block.
+    out : ndarray of the shape of ``images``, uint8, optional
+        Write the mixed images here (e.g. a ``numpy.lib.format.open_memmap`` on disk, so
+        that neither input nor output needs to fit in memory); see :func:`gather_blocks`.
 
     Returns
     -------
@@ -329,5 +344,5 @@ def mix_blocks(
     sources = draw_block_sources(
         codes, grid, n_donors=n_donors, rounds=rounds, p=p, allow_self=allow_self, seed=seed
     )
-    mixed = gather_blocks(images, sources)
+    mixed = gather_blocks(images, sources, out=out)
     return (mixed, sources) if return_sources else mixed
