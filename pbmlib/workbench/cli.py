@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -196,6 +197,14 @@ def _compare(args) -> int:
     from .results import write_study
 
     pbm = [get_scheme("pbm", block=block, n_donors=args.donors, rounds=args.rounds, p=args.p) for block in args.blocks]
+    if args.size is not None:  # before reading any image
+        from .._validation import check_block
+
+        for block in args.blocks:
+            try:
+                check_block(args.size, block)
+            except ValueError as exc:
+                raise ValueError(f"--blocks {block[0]}x{block[1]}: {exc}".replace("block=", "")) from None
     conditions = [get_scheme("none")] + pbm
     if args.augment:
         conditions += [(scheme, Augmentation(mode=args.augment)) for scheme in pbm]
@@ -328,9 +337,31 @@ def _pairs(text: str) -> list[tuple[int, int]]:
     return [_pair(part) for part in text.split(",") if part]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse without abbreviations (``--rep`` is not ``--repeats``) and with a close-match hint for a
+    mistyped option or command."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        import difflib
+
+        known = [o for action in self._actions for o in action.option_strings]
+        known += [name for action in self._actions if isinstance(action, argparse._SubParsersAction)
+                  for name in action.choices]
+        words = re.findall(r"(?:unrecognized arguments|invalid choice): '?([^\s']+)", message)
+        for word in words:
+            close = difflib.get_close_matches(word.split("=")[0], known, n=1)
+            if close:
+                message += f" (did you mean {close[0]}?)"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pbm", description="Pixel Block Mixing workbench")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="pbm", description="Pixel Block Mixing workbench")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     mix = sub.add_parser("mix", help="mix a folder of label/*.png|jpg images into a release folder and a private key")
     mix.add_argument("src", help="source folder with one sub-folder per label (never modified)")
@@ -360,37 +391,48 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     compare = sub.add_parser("compare", help="train a model on original vs mixed data, per block size")
-    compare.add_argument("--dataset", default="faces", help="faces, mnist, fashion_mnist or a folder (default faces)")
-    compare.add_argument("--size", type=_pair, default=None, help="resize images to HEIGHTxWIDTH first")
+    compare.add_argument("--dataset", default="faces",
+                         help="faces, mnist, fashion_mnist or a folder of label/*.png|jpg (default faces)")
+    compare.add_argument("--size", type=_pair, default=None,
+                         help="resize images to HEIGHTxWIDTH first, e.g. 192x192 (default: keep their size)")
     compare.add_argument("--model-name", default="small_cnn", choices=MODEL_CHOICES,
                          help="the classifier to train (default small_cnn)")
     compare.add_argument("--blocks", type=_pairs, default=[(25, 5), (5, 5), (5, 1), (1, 1)],
-                         help="comma-separated block sizes, e.g. 25x5,5x5,1x1")
-    compare.add_argument("--donors", type=int, default=10)
-    compare.add_argument("--rounds", type=int, default=1)
-    compare.add_argument("-p", "--p", type=float, default=0.5)
+                         help="comma-separated block sizes HEIGHTxWIDTH in pixels (default 25x5,5x5,5x1,1x1)")
+    compare.add_argument("--donors", type=int, default=10, help="N_s, donors per image and round (default 10)")
+    compare.add_argument("--rounds", type=int, default=1, help="N_t, mixing rounds (default 1)")
+    compare.add_argument("-p", "--p", type=float, default=0.5,
+                         help="probability that a block is replaced in a round (default 0.5)")
     compare.add_argument("--augment", choices=["online", "offline"], default=None,
-                         help="also train on mixed data with the paper's flip/rotation/brightness")
-    compare.add_argument("--epochs", type=int, default=15)
-    compare.add_argument("--batch-size", type=int, default=32)
-    compare.add_argument("--repeats", type=int, default=5)
-    compare.add_argument("--seed", type=int, default=0)
-    compare.add_argument("--out", default="papermill_runs/compare", help="output folder")
+                         help="also train on mixed data with the paper's flip/rotation/brightness (default: no)")
+    compare.add_argument("--epochs", type=int, default=15, help="training epochs (default 15)")
+    compare.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
+    compare.add_argument("--repeats", type=int, default=5, help="trainings per condition (default 5)")
+    compare.add_argument("--seed", type=int, default=0, help="seed of the split, the mixing and the trainings "
+                                                             "(default 0)")
+    compare.add_argument("--out", default="papermill_runs/compare",
+                         help="output folder for results.json and study.csv (default papermill_runs/compare)")
     compare.set_defaults(func=_compare)
 
     schemes = sub.add_parser("schemes", help="train and attack several protections by name on one dataset")
     schemes.add_argument("schemes", nargs="+", type=_scheme_spec,
                          help="scheme specs NAME[:key=value,...], e.g. none pbm:block=6x6 visualmixer:window=8 "
                               "pixel_encryption block_encryption blur:sigma=2")
-    schemes.add_argument("--dataset", default="faces")
+    schemes.add_argument("--dataset", default="faces",
+                         help="faces, mnist, fashion_mnist or a folder of label/*.png|jpg (default faces)")
     schemes.add_argument("--size", type=_pair, default=(24, 24), help="resize to HEIGHTxWIDTH (default 24x24)")
-    schemes.add_argument("--rgb", action="store_true", help="give grayscale images three channels")
-    schemes.add_argument("--attack-block", type=_pair, default=(4, 4), help="block of the block-level attacks")
-    schemes.add_argument("--epochs", type=int, default=12)
-    schemes.add_argument("--repeats", type=int, default=2)
-    schemes.add_argument("--inversion", action="store_true", help="also run the learned-inversion attack")
-    schemes.add_argument("--seed", type=int, default=0)
-    schemes.add_argument("--out", default="papermill_runs/schemes", help="output folder")
+    schemes.add_argument("--rgb", action="store_true", help="give grayscale images three channels (default: no)")
+    schemes.add_argument("--attack-block", type=_pair, default=(4, 4),
+                         help="the attacker's block guess for schemes without block geometry of their own "
+                              "(default 4x4; PBM, VisualMixer, block encryption use their own)")
+    schemes.add_argument("--epochs", type=int, default=12, help="training epochs (default 12)")
+    schemes.add_argument("--repeats", type=int, default=2, help="trainings per scheme (default 2)")
+    schemes.add_argument("--inversion", action="store_true",
+                         help="also run the learned-inversion attack (default: no)")
+    schemes.add_argument("--seed", type=int, default=0, help="seed of the split, the schemes' keys and the "
+                                                             "trainings (default 0)")
+    schemes.add_argument("--out", default="papermill_runs/schemes",
+                         help="output folder for results.json and study.csv (default papermill_runs/schemes)")
     schemes.set_defaults(func=_schemes)
 
     sweep = sub.add_parser("sweep", help="run a papermill sweep from a YAML config (resumes where it stopped)",
