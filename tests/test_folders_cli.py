@@ -134,3 +134,11 @@ def test_cli_schemes_by_name(tmp_path, capsys):
     assert (tmp_path / "study.csv").read_text().count("\n") == 4
     with pytest.raises(SystemExit):
         main(["schemes", "rot13"])
+
+
+def test_cli_refuses_abbreviations_and_suggests_the_option(capsys):
+    for argv, hint in ((["compare", "--repeat", "3"], "did you mean --repeats?"),
+                       (["compre"], "did you mean compare?")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2 and hint in capsys.readouterr().err

@@ -345,12 +345,20 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message):
         import difflib
 
         known = [o for action in self._actions for o in action.option_strings]
-        known += [name for action in self._actions if isinstance(action, argparse._SubParsersAction)
-                  for name in action.choices]
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):  # commands, and their options
+                known += list(action.choices)
+                command = next((a for a in getattr(self, "_argv", []) if a in action.choices), None)
+                if command is not None:
+                    known += [o for a in action.choices[command]._actions for o in a.option_strings]
         words = re.findall(r"(?:unrecognized arguments|invalid choice): '?([^\s']+)", message)
         for word in words:
             close = difflib.get_close_matches(word.split("=")[0], known, n=1)
