@@ -31,7 +31,8 @@ image_size: int = 24  # resize to image_size x image_size (block encryption need
 rgb: bool = True  # give grayscale sets 3 channels (the encryptions shuffle colour channels)
 schemes: list = [{"scheme": "none"}, {"scheme": "pbm", "block": [6, 6]}, {"scheme": "pbm", "block": [3, 3]}, {"scheme": "visualmixer", "window": 8}, {"scheme": "pixel_encryption"}, {"scheme": "block_encryption"}, {"scheme": "blur", "sigma": 2.0}, {"scheme": "pixelate", "cell": 4}]  # protections and their parameters
 attack_block: list = [4, 4]  # the attacker's block guess for schemes without block geometry of their own
-matchers: list = ["pixel", "hog", "invariant", "mosaic", "blocks", "face"]  # re-identification matchers
+matchers: list = ["pixel", "hog", "invariant", "mosaic", "blocks", "blocks_robust", "face"]  # re-identification matchers ("face" needs the extra)
+copies: list = ["exact", "jpeg95", "jpeg75"]  # what the attacker holds of the released set: lossless, or re-encoded
 inversion: bool = True  # also run the learned-inversion attack (chosen plaintext for keyed schemes)
 epochs: int = 12  # training epochs
 repeats: int = 2  # trainings per scheme
@@ -48,8 +49,8 @@ from pbmlib.workbench.plotting import plot_privacy_utility, show_schemes
 from pbmlib.workbench.results import project_path, write_study
 
 parameters = dict(dataset=dataset, image_size=image_size, rgb=rgb, schemes=schemes, attack_block=attack_block,
-                  matchers=matchers, inversion=inversion, epochs=epochs, repeats=repeats, test_fraction=test_fraction,
-                  seed=seed, output_dir=output_dir)
+                  matchers=matchers, copies=copies, inversion=inversion, epochs=epochs, repeats=repeats,
+                  test_fraction=test_fraction, seed=seed, output_dir=output_dir)
 out = project_path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
 data = pbmlib.load_dataset(dataset, size=image_size or None)
@@ -61,10 +62,12 @@ show_schemes({s.label: s.fit_protect(data.images, data.labels, seed=seed)[:4] fo
     out / "schemes_examples.png", dpi=120)
 
 # %%
-table, records = run_study(data, built, scorecard=True, attack_block=attack_block, matchers=matchers,
+table, records = run_study(data, built, scorecard=True, attack_block=attack_block, matchers=matchers, copies=copies,
                            inversion=inversion, epochs=epochs, repeats=repeats, test_fraction=test_fraction, seed=seed)
-table[["setting", "test_accuracy_mean", "test_accuracy_std", "accuracy_drop", "ssim_mean", "ssim_floor_mean",
-       "reid_top1", "reid_top1_attack", "membership_auc", "blocks_verbatim_fraction"]].round(3)
+columns = ["setting", "test_accuracy_mean", "test_accuracy_std", "accuracy_drop", "ssim_mean", "ssim_floor_mean",
+           "reid_top1", "reid_top1_attack", "membership_auc", "membership_auc_robust", "blocks_verbatim_fraction"]
+columns += [f"{m}_{c}" for c in copies if c != "exact" for m in ("reid_top1", "membership_auc_robust")]
+table[[c for c in columns if c in table]].round(3)
 
 # %%
 plot_privacy_utility(table).savefig(out / "privacy_utility.png", dpi=120)
