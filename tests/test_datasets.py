@@ -231,3 +231,22 @@ def test_bad_sizes_are_refused(tmp_path, size):
     make_folder(tmp_path)
     with pytest.raises(ValueError, match="size must be"):
         load_folder(tmp_path, size=size)
+
+
+def test_resample_filter_and_three_channel_grey(tmp_path):
+    from PIL import Image
+
+    from pbmlib.data.datasets import read_image
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "x.png"
+    Image.fromarray(rng.integers(0, 256, (40, 40), dtype=np.uint8)).save(path)
+    bilinear = read_image(path, size=(16, 16))
+    lanczos = read_image(path, size=(16, 16), resample="lanczos")
+    assert bilinear.shape == lanczos.shape == (16, 16) and not np.array_equal(bilinear, lanczos)
+    np.testing.assert_array_equal(lanczos, np.asarray(Image.open(path).resize((16, 16), Image.Resampling.LANCZOS)))
+    with pytest.raises(ValueError, match="resample must be one of"):
+        read_image(path, size=(16, 16), resample="cubic")
+    faces = load_dataset("faces", mode="RGB")
+    assert faces.images.shape == (200, 25, 25, 3)
+    assert (faces.images[..., 0] == faces.images[..., 2]).all()  # grey copied into three channels

@@ -57,7 +57,7 @@ def test_release_folder_cannot_map_a_block_to_its_source_or_name_a_source_file(p
     for key in ("seed", "source", "files", "outputs", "labels", "provenance", "sources", "generator_state"):
         assert key not in release, key
     assert release["parameters"] == {"block": [8, 8], "n_donors": 3, "rounds": 2, "p": 0.5, "allow_self": False,
-                                     "size": None, "mode": None}
+                                     "size": None, "mode": None, "resample": "bilinear"}
     assert release["class_sizes"] == {"jones": 5, "smith": 6} and release["n_blocks"] == 12
     assert release["image_format"] == {"format": "png", "suffix": ".png", "lossless": True, "jpeg_quality": None}
     assert "numpy" in release["versions"]

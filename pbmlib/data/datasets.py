@@ -185,16 +185,30 @@ def _sixteen_bit_to_l(img: Image.Image) -> Image.Image:
     return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
 
 
-def read_image(path: str | os.PathLike, *, size=None, mode: str | None = None) -> np.ndarray:
+#: Resampling filters for ``resample=``, by name. The paper's reference code resizes with Lanczos.
+RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "lanczos": Image.Resampling.LANCZOS,
+              "bicubic": Image.Resampling.BICUBIC, "nearest": Image.Resampling.NEAREST}
+
+
+def _check_resample(resample: str):
+    if resample not in RESAMPLING:
+        raise ValueError(f"resample must be one of {sorted(RESAMPLING)}, got {resample!r}")
+    return RESAMPLING[resample]
+
+
+def read_image(path: str | os.PathLike, *, size=None, mode: str | None = None, resample: str = "bilinear") -> np.ndarray:
     """Read one image file as uint8 (H, W) (mode "L") or (H, W, 3) (mode "RGB").
 
     Parameters
     ----------
     size : None, int or (height, width)
-        Resize to this size (bilinear) after reading.
+        Resize to this size after reading.
     mode : None, "L" or "RGB"
         Convert to grayscale or RGB. None keeps "L" and "RGB" images as they are and
         refuses other modes (palette, alpha, 16-bit), asking for an explicit mode.
+        ``"RGB"`` gives grey images three equal channels, as the paper's reference code does.
+    resample : {"bilinear", "lanczos", "bicubic", "nearest"}, default="bilinear"
+        The resize filter; the reference code uses ``"lanczos"``.
 
     Notes
     -----
@@ -208,6 +222,7 @@ def read_image(path: str | os.PathLike, *, size=None, mode: str | None = None) -
     size = _parse_size(size)
     if mode not in (None, "L", "RGB"):
         raise ValueError(f"mode must be None, 'L' or 'RGB', got {mode!r}")
+    resample_filter = _check_resample(resample)
     try:
         with Image.open(path) as img:
             img.load()
@@ -232,7 +247,7 @@ def read_image(path: str | os.PathLike, *, size=None, mode: str | None = None) -
                     f"pass mode='L' or mode='RGB' to convert every image"
                 )
             if size is not None and (img.height, img.width) != size:
-                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+                img = img.resize((size[1], size[0]), resample_filter)
             return np.asarray(img, dtype=np.uint8)
     except Image.DecompressionBombError as exc:
         raise ValueError(
@@ -276,7 +291,7 @@ def _stack(arrays: list[np.ndarray], names: list[str]) -> np.ndarray:
     return np.stack(arrays)
 
 
-def load_folder(root: str | os.PathLike, *, size=None, mode: str | None = None) -> ImageSet:
+def load_folder(root: str | os.PathLike, *, size=None, mode: str | None = None, resample: str = "bilinear") -> ImageSet:
     """Images from a ``root/<label>/*.png|jpg|...`` tree; the folder name is the label.
 
     Parameters
@@ -295,7 +310,7 @@ def load_folder(root: str | os.PathLike, *, size=None, mode: str | None = None) 
     """
     root = Path(root)
     files, labels = list_image_folder(root)
-    arrays = [read_image(f, size=size, mode=mode) for f in files]
+    arrays = [read_image(f, size=size, mode=mode, resample=resample) for f in files]
     rel = [f.relative_to(root).as_posix() for f in files]
     return ImageSet(_stack(arrays, rel), np.array(labels), rel, description=f"folder {root}")
 
@@ -396,27 +411,37 @@ def _confined(root_r: Path, rel: str) -> Path | None:
     return target
 
 
-def load_dataset(name: str, *, size=None, mode: str | None = None) -> ImageSet:
+def load_dataset(name: str, *, size=None, mode: str | None = None, resample: str = "bilinear") -> ImageSet:
     """Load a set by name: ``"faces"``, ``"mnist"``, ``"fashion_mnist"``, or a folder path.
 
-    ``size`` resizes (bilinear) after loading; ``mode`` applies to folders.
+    ``size`` resizes after loading with the ``resample`` filter (see :func:`read_image`);
+    ``mode="RGB"`` gives grey images three equal channels (the reference code's input),
+    ``"L"`` makes colour images grey; None keeps what the set has.
     """
     loaders = {"faces": load_faces, "mnist": load_mnist, "fashion_mnist": load_fashion_mnist}
+    if mode not in (None, "L", "RGB"):
+        raise ValueError(f"mode must be None, 'L' or 'RGB', got {mode!r}")
+    _check_resample(resample)
     if name in loaders:
         data = loaders[name]()
         if size is not None:
-            data.images = resize_images(data.images, size)
+            data.images = resize_images(data.images, size, resample=resample)
+        if mode == "RGB" and data.images.ndim == 3:
+            data.images = np.repeat(data.images[..., None], 3, axis=3)
+        elif mode == "L" and data.images.ndim == 4:
+            data.images = np.stack([np.asarray(Image.fromarray(img).convert("L")) for img in data.images])
         return data
     if Path(name).is_dir():
-        return load_folder(name, size=size, mode=mode)
+        return load_folder(name, size=size, mode=mode, resample=resample)
     raise ValueError(f"unknown dataset {name!r}: use one of {sorted(loaders)} or a folder path")
 
 
-def resize_images(images: np.ndarray, size) -> np.ndarray:
-    """Resize a uint8 stack (N, H, W[, C]) to ``size=(height, width)`` with bilinear filtering."""
+def resize_images(images: np.ndarray, size, *, resample: str = "bilinear") -> np.ndarray:
+    """Resize a uint8 stack (N, H, W[, C]) to ``size=(height, width)`` with the ``resample`` filter."""
     images = check_images(images)
     h, w = _parse_size(size)
+    resample_filter = _check_resample(resample)
     if images.shape[1:3] == (h, w):
         return images
-    out = [np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.BILINEAR)) for img in images]
+    out = [np.asarray(Image.fromarray(img).resize((w, h), resample_filter)) for img in images]
     return np.stack(out)

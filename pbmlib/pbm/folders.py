@@ -47,7 +47,7 @@ from .._io import (
     write_new_file,
 )
 from .._validation import check_block, check_bool, check_choice, check_positive_int, check_probability, check_rng
-from ..data.datasets import _parse_size, _stack, list_image_folder, read_image
+from ..data.datasets import RESAMPLING, _parse_size, _stack, list_image_folder, read_image
 from .mixing import mix_blocks, n_blocks
 from .restoration import restoration_log10_probability
 
@@ -300,6 +300,7 @@ def mix_folder(
     names: str = "opaque",
     size=None,
     mode: str | None = None,
+    resample: str = "bilinear",
     format: str = "png",
     jpeg_quality: int | None = None,
     overwrite: bool = False,
@@ -336,6 +337,9 @@ def mix_folder(
         Resize every image first (the paper resizes to one size; its code uses 192 x 192).
     mode : None, "L" or "RGB"
         Channel layout; None keeps what the files have and requires them to agree.
+        ``"RGB"`` gives grey images three equal channels, as the reference code does.
+    resample : {"bilinear", "lanczos", "bicubic", "nearest"}, default="bilinear"
+        Resize filter with ``size`` (the reference code uses Lanczos); recorded in the release.
     format : {"png", "jpeg", "webp"}, default="png"
         Output format. PNG (default) and WebP are written lossless, so the release holds
         exactly the mixed pixels; JPEG is lossy (the reference code saves JPEG at 75).
@@ -410,6 +414,7 @@ def mix_folder(
     check_choice(names, NAME_CHOICES, name="names")
     format, quality = check_image_format(format, jpeg_quality)
     size = _parse_size(size)
+    check_choice(resample, tuple(RESAMPLING), name="resample")
     if size is not None:
         check_block(size, block)
     if mode not in (None, "L", "RGB"):
@@ -437,7 +442,8 @@ def mix_folder(
         # 3. Read, mix, name, and build every document; still nothing written.
         started = time.perf_counter()
         rel = [f.relative_to(src).as_posix() for f in files]
-        arrays = [read_image(f, size=size, mode=mode) for f in tqdm(files, desc="read", disable=not progress)]
+        arrays = [read_image(f, size=size, mode=mode, resample=resample)
+                  for f in tqdm(files, desc="read", disable=not progress)]
         images = _stack(arrays, rel)
         del arrays
         block = check_block(images.shape[1:3], block)
@@ -456,7 +462,8 @@ def mix_folder(
             "kind": RELEASE_KIND,
             "release_id": release_id,
             "parameters": {"block": list(block), "n_donors": n_donors, "rounds": rounds, "p": p,
-                           "allow_self": allow_self, "size": list(size) if size else None, "mode": mode},
+                           "allow_self": allow_self, "size": list(size) if size else None, "mode": mode,
+                           "resample": resample},
             "image_format": {"format": format, "suffix": suffix, "lossless": IMAGE_FORMATS[format][2],
                              "jpeg_quality": quality},
             "names": names,

@@ -71,7 +71,8 @@ def _mix(args) -> int:
     with _warnings_to_stderr("mix"):
         manifest = mix_folder(
             args.src, args.dst, private_dir=args.private_dir, names="keep" if args.keep_names else "opaque",
-            size=args.size, mode=args.mode, format=args.format, jpeg_quality=args.jpeg_quality,
+            size=args.size, mode=args.mode, resample=args.resample, format=args.format,
+            jpeg_quality=args.jpeg_quality,
             overwrite=args.overwrite, progress=not args.quiet, block=args.block, n_donors=args.donors,
             rounds=args.rounds, p=args.p, seed=args.seed, allow_self=args.allow_self,
         )
@@ -382,7 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep the source file names in the release (default: opaque names such as label/000123.png;"
                           " file names often name people)")
     mix.add_argument("--size", type=_pair, default=None, help="resize to HEIGHTxWIDTH first, e.g. 192x192")
-    mix.add_argument("--mode", choices=["L", "RGB"], default=None, help="convert to grayscale or RGB")
+    mix.add_argument("--mode", choices=["L", "RGB"], default=None,
+                     help="convert to grayscale, or to RGB (grey images get three equal channels, as the reference "
+                          "code does) (default: keep the files' mode)")
+    mix.add_argument("--resample", choices=["bilinear", "lanczos", "bicubic", "nearest"], default="bilinear",
+                     help="resize filter with --size (default bilinear; the reference code uses lanczos)")
     mix.add_argument("--format", choices=["png", "jpeg", "webp"], default="png",
                      help="output format (default png; png and webp are lossless, jpeg is lossy)")
     mix.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality 1-95 (default 95), --format jpeg only")
