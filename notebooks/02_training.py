@@ -21,6 +21,7 @@
 
 # %% tags=["parameters"]
 dataset: str = "faces"  # "faces", "mnist", "fashion_mnist" or a folder of label/*.png
+test_dataset: str = ""  # a test set of its own (e.g. "fashion_mnist_test"); "" holds out test_fraction of dataset
 image_size: int = 0  # resize to image_size x image_size first; 0 keeps the size
 model_name: str = "small_cnn"  # small_cnn, resnet50, vgg16, inceptionv3, densenet121
 block_height: int = 5  # L_b, block height in pixels
@@ -44,18 +45,19 @@ from pbmlib.learn.studies import run_study
 from pbmlib.schemes import get_scheme
 from pbmlib.workbench.results import project_path, write_study
 
-parameters = dict(dataset=dataset, image_size=image_size, model_name=model_name, block_height=block_height,
-                  block_width=block_width, n_donors=n_donors, rounds=rounds, p=p, test_fraction=test_fraction,
+parameters = dict(dataset=dataset, test_dataset=test_dataset, image_size=image_size, model_name=model_name,
+                  block_height=block_height, block_width=block_width, n_donors=n_donors, rounds=rounds, p=p, test_fraction=test_fraction,
                   epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
                   repeats=repeats, seed=seed, baseline_cache=baseline_cache, output_dir=output_dir)
 data = pbmlib.load_dataset(dataset, size=image_size or None)
+test = pbmlib.load_dataset(test_dataset, size=image_size or None) if test_dataset else None
 out = project_path(output_dir)
 mixing = get_scheme("pbm", block=(block_height, block_width), n_donors=n_donors, rounds=rounds, p=p)
 
 # %%
 table, records = run_study(data, [get_scheme("none"), mixing], model_name=model_name, epochs=epochs,
                            batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate, repeats=repeats,
-                           test_fraction=test_fraction, seed=seed, baseline_cache=baseline_cache or None)
+                           test_fraction=test_fraction, test=test, seed=seed, baseline_cache=baseline_cache or None)
 table[["setting", "n_blocks", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean", "accuracy_drop",
        "ssim_mean", "ssim_floor_mean"]].round(4)
 

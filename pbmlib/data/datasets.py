@@ -412,13 +412,15 @@ def _confined(root_r: Path, rel: str) -> Path | None:
 
 
 def load_dataset(name: str, *, size=None, mode: str | None = None, resample: str = "bilinear") -> ImageSet:
-    """Load a set by name: ``"faces"``, ``"mnist"``, ``"fashion_mnist"``, or a folder path.
+    """Load a set by name: ``"faces"``, ``"mnist"``, ``"fashion_mnist"`` (its 60,000 training
+    images), ``"fashion_mnist_test"`` (its 10,000 test images), or a folder path.
 
     ``size`` resizes after loading with the ``resample`` filter (see :func:`read_image`);
     ``mode="RGB"`` gives grey images three equal channels (the reference code's input),
     ``"L"`` makes colour images grey; None keeps what the set has.
     """
-    loaders = {"faces": load_faces, "mnist": load_mnist, "fashion_mnist": load_fashion_mnist}
+    loaders = {"faces": load_faces, "mnist": load_mnist, "fashion_mnist": load_fashion_mnist,
+               "fashion_mnist_test": lambda: load_fashion_mnist(split="test")}
     if mode not in (None, "L", "RGB"):
         raise ValueError(f"mode must be None, 'L' or 'RGB', got {mode!r}")
     _check_resample(resample)

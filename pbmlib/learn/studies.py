@@ -97,6 +97,7 @@ def run_study(
     inversion: bool = False,
     inversion_epochs: int = 60,
     seed=None,
+    test: ImageSet | None = None,
     baseline_cache=None,
     progress=None,
 ) -> tuple[pd.DataFrame, dict]:
@@ -140,6 +141,9 @@ def run_study(
     seed : None, int or numpy.random.Generator
         Child streams (``SeedSequence.spawn``) for the split, the schemes, the
         trainings and the attacks.
+    test : ImageSet, optional
+        A test set of its own (e.g. a data set's official test split): then all of
+        ``data`` is the training set and nothing is split off (``test_fraction`` unused).
     baseline_cache : path or BaselineCache, optional
         Train the reference condition (unprotected, unaugmented) once per identical
         data, split, model, settings and seed, and reuse its record in every study that
@@ -167,7 +171,12 @@ def run_study(
         attack_block = tuple(int(v) for v in attack_block)
     split_seed, scheme_seed, train_seed, attack_seed = (_int_seed(s) for s in spawn_seeds(seed, 4))
 
-    train_set, test_set = split_dataset(data, test_fraction=test_fraction, seed=split_seed)
+    if test is None:
+        train_set, test_set = split_dataset(data, test_fraction=test_fraction, seed=split_seed)
+    else:  # a given test set (e.g. Fashion-MNIST's own 10,000): train on all of data
+        if not isinstance(test, ImageSet):
+            raise ValueError(f"test must be an ImageSet or None, got {type(test).__name__}")
+        train_set, test_set = data, test
     x, y, x_test, y_test = train_set.images, train_set.labels, test_set.images, test_set.labels
     floor = ssim_scores(x, x[same_label_partners(y, seed=attack_seed)]).mean()
     if train:
@@ -178,14 +187,19 @@ def run_study(
                  else BaselineCache(baseline_cache))
 
     # Protect first: a scheme that cannot handle these images fails before any training starts.
-    protected_by_setting: dict[str, tuple] = {}
+    # Fit every scheme first: one that cannot handle these images fails before any training starts.
+    # The protected sets are then made one at a time (only one is held in memory).
+    fitted = {}
     for condition in conditions:
-        if condition.scheme.label not in protected_by_setting:
-            scheme = condition.scheme.clone().fit(x, y, seed=scheme_seed)
-            protected_by_setting[scheme.label] = (scheme, scheme.protect(x, y))
+        if condition.scheme.label not in fitted:
+            fitted[condition.scheme.label] = condition.scheme.clone().fit(x, y, seed=scheme_seed)
     rows, records = [], {}
+    protected_label, protected = None, None
     for done, condition in enumerate(conditions, start=1):
-        scheme, protected = protected_by_setting[condition.scheme.label]
+        scheme = fitted[condition.scheme.label]
+        if protected_label != scheme.label:
+            protected_label, protected = None, None  # free the previous set first
+            protected_label, protected = scheme.label, scheme.protect(x, y)
         block = scheme.attack_block(x.shape[1:])
         own_block = block
         block = block if block is not None else attack_block

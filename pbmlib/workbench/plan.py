@@ -80,7 +80,7 @@ def _dataset_shape(name: str, image_size: int, cache: dict) -> tuple[int, tuple]
     return cache[key]
 
 
-def measure_throughput(model_name: str, image_shape: tuple, *, n_images: int = 256, batch_size: int = 32) -> float:
+def measure_throughput(model_name: str, image_shape: tuple, *, n_images: int = 1024, batch_size: int = 32) -> float:
     """Training images per second of ``model_name`` at ``image_shape`` on this machine, from two
     epochs on random uint8 images (compilation included: a slight underestimate for long runs)."""
     from ..learn.training import train_and_evaluate
@@ -126,14 +126,15 @@ def plan_sweep(config: dict, *, images_per_second: float | None = None, measure:
             if counter is None:
                 continue
             n, shape = _dataset_shape(p["dataset"], int(p.get("image_size") or 0), shapes)
-            n_train = n - round(float(p["test_fraction"]) * n)
+            n_train = n if p.get("test_dataset") else n - round(float(p["test_fraction"]) * n)
             per_run = p["epochs"] * p["repeats"]
-            model_key = (p["model_name"], tuple(shape))
+            model_key = (p["model_name"], tuple(shape), int(p["batch_size"]))
             row["model_key"] = model_key
             for kind, factor in counter(p):
                 row["trainings"] += 1
                 if kind == "baseline":
-                    key = tuple((k, str(p.get(k))) for k in ("dataset", "image_size", "model_name", "test_fraction",
+                    key = tuple((k, str(p.get(k))) for k in ("dataset", "test_dataset", "image_size", "model_name",
+                                                              "test_fraction",
                                                               "epochs", "batch_size", "optimizer", "learning_rate",
                                                               "repeats", "seed"))
                     if key in baselines_seen:
@@ -144,7 +145,8 @@ def plan_sweep(config: dict, *, images_per_second: float | None = None, measure:
                 row["epochs_x_repeats"] = per_run
                 row["image_epochs"] += n_train * factor * per_run
         if measure and row.get("model_key") and row["model_key"] not in throughput:
-            throughput[row["model_key"]] = measure_throughput(*row["model_key"])
+            model, shape, batch = row["model_key"]
+            throughput[row["model_key"]] = measure_throughput(model, shape, batch_size=batch)
         rate = throughput.get(row.pop("model_key", None))
         row["measured_images_per_second"] = rate
         row["hours_measured"] = row["image_epochs"] / rate / 3600 if rate else None
