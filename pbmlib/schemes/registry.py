@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from .base import Scheme
 from .baselines import BlackBoxMask, GaussianBlur, Identity, Pixelation
+from .defended import PBMAugment, PBMAverage, PBMNoise, PBMShuffle
+from .dppix import DPPix
 from .encryption import BlockEncryption, PixelEncryption
 from .pbm import PBM
 from .visualmixer import VisualMixer
@@ -21,7 +23,8 @@ __all__ = ["SCHEMES", "get_scheme"]
 #: registry name -> scheme class
 SCHEMES: dict[str, type[Scheme]] = {
     cls.name: cls
-    for cls in (Identity, PBM, GaussianBlur, Pixelation, BlackBoxMask, VisualMixer, PixelEncryption, BlockEncryption)
+    for cls in (Identity, PBM, GaussianBlur, Pixelation, BlackBoxMask, VisualMixer, PixelEncryption, BlockEncryption,
+                DPPix, PBMNoise, PBMShuffle, PBMAverage, PBMAugment)
 }
 
 
