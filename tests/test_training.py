@@ -31,6 +31,7 @@ def test_encode_targets_refuses_unknown_test_labels():
         encode_targets(["cat", "dog"], ["bird"])
 
 
+@pytest.mark.slow
 def test_small_cnn_learns_faces_and_repeats_give_mean_std(faces_split):
     train, test = faces_split
     record = train_and_evaluate("small_cnn", train, test, epochs=8, repeats=2, seed=0)
@@ -46,6 +47,7 @@ def test_small_cnn_learns_faces_and_repeats_give_mean_std(faces_split):
     assert record["parameters"]["n_test"] == 60 and "keras" in record["versions"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_result(faces_split):
     train, test = faces_split
     small = (train[0][::2], train[1][::2])
@@ -81,6 +83,7 @@ def test_augment_images_known_transforms():
         Augmentation(brightness=1.5)
 
 
+@pytest.mark.slow
 def test_online_augmentation_only_in_training():
     import keras
 
@@ -90,6 +93,7 @@ def test_online_augmentation_only_in_training():
     assert not np.allclose(keras.ops.convert_to_numpy(layers(x, training=True)), x)
 
 
+@pytest.mark.slow
 def test_compare_training_table(faces_split):
     train, test = faces_split
     mixed = pbmlib.mix_blocks(train[0], train[1], block=(5, 5), seed=0)
@@ -104,6 +108,7 @@ def test_compare_training_table(faces_split):
     assert records["mixed+augment"]["runs"][0]["n_train_images"] == 280
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n != "small_cnn"])
 def test_paper_models_build_and_take_a_training_step(name):
     import keras
@@ -124,16 +129,79 @@ def test_build_model_refusals():
         build_model("resnet50", input_shape=(32, 32, 3), classes=2, weights="imagenet")
 
 
-def test_utility_study_table():
-    from pbmlib.learn.studies import utility_study
+def _toy_set(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, 12, 12), dtype=np.uint8)
+    y = np.array(["even", "odd"])[np.arange(n) % 2]
+    x[y == "odd", :6] //= 3
+    return x, y
 
-    faces = pbmlib.load_faces()
-    data = faces.subset(np.r_[0:30, 100:130])
-    table, records = utility_study(data, blocks=[(5, 5)], epochs=1, repeats=1, seed=0,
-                                   augment=Augmentation(mode="online"))
-    assert table["condition"].tolist() == ["original", "mixed", "mixed+augment"]
-    assert table["n_blocks"].tolist()[1:] == [25, 25]
-    assert table.loc[0, "ssim_mean"] == 1.0 and table.loc[1, "ssim_mean"] < 1.0
-    assert table.loc[1, "log10_restoration_probability"] < -100
-    assert set(records) == {"original", "mixed 5x5", "mixed+augment 5x5"}
-    assert records["mixed 5x5"]["parameters"]["n_test"] == 18
+
+def test_train_and_evaluate_refusals(tmp_path):
+    x, y = _toy_set()
+    with pytest.raises(ValueError, match="train must be a pair"):
+        train_and_evaluate("small_cnn", x, (x, y))
+    with pytest.raises(ValueError, match="train labels must have shape"):
+        train_and_evaluate("small_cnn", (x, y[:10]), (x, y))
+    with pytest.raises(ValueError, match="test_index must"):
+        train_and_evaluate("small_cnn", (x, y), (x, y), test_index=[len(y)])
+    with pytest.raises(ValueError, match="progress must be"):
+        train_and_evaluate("small_cnn", (x, y), (x, y), progress="yes")
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="backup_dir .* is not empty"):
+        train_and_evaluate("small_cnn", (x, y), (x, y), backup_dir=tmp_path)
+
+
+@pytest.mark.slow
+def test_rows_by_index_progress_and_a_backup_of_other_settings(tmp_path):
+    x, y = _toy_set()
+    calls = []
+    record = train_and_evaluate("small_cnn", (x, y), (x, y), train_index=np.arange(90), test_index=np.arange(90, 120),
+                                epochs=2, seed=0, backup_dir=tmp_path / "backup",
+                                progress=lambda run, epoch, logs: calls.append((run, epoch, sorted(logs))))
+    assert calls == [(0, 1, ["accuracy", "loss"]), (0, 2, ["accuracy", "loss"])]
+    assert record["parameters"]["n_train"] == 90 and record["parameters"]["n_test"] == 30
+    copied = train_and_evaluate("small_cnn", (x[:90], y[:90]), (x[90:], y[90:]), epochs=2, seed=0)
+    assert copied["runs"][0]["history"] == record["runs"][0]["history"]
+    assert record["runs"][0]["resumed_from_epoch"] == 0
+    again = train_and_evaluate("small_cnn", (x, y), (x, y), train_index=np.arange(90), test_index=np.arange(90, 120),
+                               epochs=2, seed=0, backup_dir=tmp_path / "backup")
+    assert again["runs"] == record["runs"]  # the finished run's record, not a new training
+    with pytest.raises(ValueError, match="other settings or data"):
+        train_and_evaluate("small_cnn", (x, y), (x, y), train_index=np.arange(90), test_index=np.arange(90, 120),
+                           epochs=3, seed=0, backup_dir=tmp_path / "backup")
+    with pytest.raises(ValueError, match="other settings or data"):
+        train_and_evaluate("small_cnn", (255 - x, y), (x, y), train_index=np.arange(90),
+                           test_index=np.arange(90, 120), epochs=2, seed=0, backup_dir=tmp_path / "backup")
+
+
+@pytest.mark.slow
+def test_an_interrupted_training_resumes_as_if_never_stopped(tmp_path):
+    x, y = _toy_set()
+    options = dict(epochs=3, seed=2, augment=Augmentation(mode="online"))  # dropout and augmentation draws too
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_two(run, epoch, logs):
+        if epoch == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):  # raised before epoch 2's backup: it is trained again
+        train_and_evaluate("small_cnn", (x[:90], y[:90]), (x[90:], y[90:]), backup_dir=tmp_path,
+                           progress=stop_after_two, **options)
+    resumed = train_and_evaluate("small_cnn", (x[:90], y[:90]), (x[90:], y[90:]), backup_dir=tmp_path, **options)
+    plain = train_and_evaluate("small_cnn", (x[:90], y[:90]), (x[90:], y[90:]), **options)
+    assert resumed["runs"][0]["resumed_from_epoch"] == 1
+    assert resumed["runs"][0]["history"] == plain["runs"][0]["history"]
+    assert resumed["test_accuracy_mean"] == plain["test_accuracy_mean"]
+
+
+@pytest.mark.slow
+def test_compare_training_backs_up_each_condition(tmp_path):
+    x, y = _toy_set()
+    table, records = compare_training("small_cnn", {"original": (x[:90], y[:90]), "inverted": (255 - x[:90], y[:90])},
+                                      (x[90:], y[90:]), epochs=1, seed=0, backup_dir=tmp_path)
+    folders = sorted(p.name for p in tmp_path.iterdir())
+    assert len(folders) == 2 and folders[0].startswith("inverted-") and folders[1].startswith("original-")
+    assert all((tmp_path / f / "run_0" / "record.json").exists() for f in folders)

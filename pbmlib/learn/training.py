@@ -2,20 +2,32 @@
 
 Keras 3 only (no backend-specific code): TensorFlow is the default backend on the
 CPU; with ``KERAS_BACKEND=jax`` the same code runs on the lent GPU machines.
+
+Training streams its batches from the uint8 images (:mod:`pbmlib.learn.streaming`), so
+memory does not grow with the set in float, and a ``backup_dir`` makes a training
+resumable after a kill (Keras' ``BackupAndRestore``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .._io import versions
+from .._io import versions, write_json_atomic
 from .._validation import check_images, check_positive_int
-from ..data.augmentation import Augmentation, expand_with_augmentation
+from ..data.augmentation import Augmentation
+from ..data.split import stratified_split
 from .layers import augmentation_layers
 from .models import build_model
+from .streaming import ImageBatches
 
 __all__ = ["train_and_evaluate", "compare_training", "encode_targets", "train_test_split"]
 
@@ -23,28 +35,15 @@ __all__ = ["train_and_evaluate", "compare_training", "encode_targets", "train_te
 def train_test_split(labels, *, test_fraction: float = 0.3, seed=None) -> tuple[np.ndarray, np.ndarray]:
     """Stratified split: indices of the training and test images.
 
-    Every class contributes ``round(test_fraction * size)`` images to the test set
-    (at least one, and at least one stays for training).
+    The same as :func:`pbmlib.data.split.stratified_split` (kept here for existing imports):
+    every class contributes ``round(test_fraction * size)`` images to the test set (at
+    least one, and at least one stays for training).
 
     Returns
     -------
     train_index, test_index : ndarray of int64, sorted
     """
-    from .._validation import check_labels, check_probability, check_rng
-
-    check_probability(test_fraction, name="test_fraction")
-    rng = check_rng(seed)
-    codes, classes = check_labels(labels, len(labels))
-    test = []
-    for code in range(len(classes)):
-        members = rng.permutation(np.flatnonzero(codes == code))
-        if members.size < 2:
-            raise ValueError(f"class {classes[code]!r} has {members.size} image(s); a split needs at least 2")
-        k = min(max(1, round(test_fraction * members.size)), members.size - 1)
-        test.append(members[:k])
-    test = np.sort(np.concatenate(test))
-    train = np.setdiff1d(np.arange(codes.size), test)
-    return train, test
+    return stratified_split(labels, test_fraction=test_fraction, seed=seed)
 
 
 def encode_targets(train_labels, test_labels) -> tuple[np.ndarray, np.ndarray, list]:
@@ -65,13 +64,6 @@ def encode_targets(train_labels, test_labels) -> tuple[np.ndarray, np.ndarray, l
     return to_int(train_labels), to_int(test_labels), classes
 
 
-def _as_float(images: np.ndarray) -> np.ndarray:
-    images = check_images(images)
-    if images.ndim == 3:
-        images = images[..., None]
-    return images.astype("float32")
-
-
 def _make_optimizer(name: str, learning_rate: float | None):
     import keras
 
@@ -81,36 +73,184 @@ def _make_optimizer(name: str, learning_rate: float | None):
     return options[name]() if learning_rate is None else options[name](learning_rate=learning_rate)
 
 
-def _one_run(model_name, x_train, y_train, x_test, y_test, n_classes, *, epochs, batch_size, optimizer,
-             learning_rate, seed, augment, verbose, adaptation):
+def _seed_states(model) -> dict:
+    """The states of the model's random generators (dropout, augmentation layers).
+
+    ``save_weights``, hence ``BackupAndRestore``, leaves them out; restoring them makes a
+    resumed training draw the same dropout masks as an uninterrupted one.
+    """
+    return {v.path: np.asarray(v.numpy()).tolist() for v in model.variables if v.path.endswith("seed_generator_state")}
+
+
+def _callbacks(batches, *, run: int, run_dir: Path | None, log: dict, progress):
+    """The callbacks of one training: epoch numbering of the batches, history log, progress, backup.
+
+    ``log`` holds ``history`` (epoch -> logs) and ``seed_states`` (epoch -> generator
+    states after it), written to ``run_dir/history.json`` after every epoch.
+    """
     import keras
 
+    class Epochs(keras.callbacks.Callback):
+        started_at = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if self.started_at is None:  # the first epoch of this call: 0, or where a backup resumes
+                self.started_at = epoch
+                batches.first_epoch = epoch  # before Keras makes the first iterator
+                for key in ("history", "seed_states"):
+                    for done in [e for e in log[key] if int(e) > epoch]:
+                        del log[key][done]  # logged, but killed before its backup: trained again
+                if epoch > 0 and epoch in log["seed_states"]:
+                    for variable in self.model.variables:
+                        if variable.path in log["seed_states"][epoch]:
+                            variable.assign(np.asarray(log["seed_states"][epoch][variable.path],
+                                                       dtype=variable.dtype))
+
+        def on_epoch_end(self, epoch, logs=None):
+            log["history"][epoch + 1] = {k: float(v) for k, v in (logs or {}).items()}
+            log["seed_states"][epoch + 1] = _seed_states(self.model)
+            if run_dir is not None:
+                write_json_atomic(run_dir / "history.json",
+                                  {key: {str(e): v for e, v in sorted(log[key].items())} for key in log})
+            if progress is not None:
+                progress(run, epoch + 1, dict(log["history"][epoch + 1]))
+
+    epochs = Epochs()
+    callbacks = [epochs]
+    if run_dir is not None:  # after the history log: an epoch is logged before its backup is
+        callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / "keras_backup"), double_checkpoint=True,
+                                                          delete_checkpoint=False))
+    return epochs, callbacks
+
+
+def _repair_backup(folder: Path) -> None:
+    """Fall back to Keras' previous checkpoint when a kill truncated ``training_metadata.json``.
+
+    ``BackupAndRestore(double_checkpoint=True)`` falls back itself when the weights file is
+    unreadable, but not when the metadata is: a kill while it was written leaves a file
+    that is not JSON. Then the ``.bkp`` pair (the epoch before) is used, or, without one,
+    the backup is dropped and the training starts over.
+    """
+    meta = folder / "training_metadata.json"
+
+    def readable(path):
+        try:
+            return isinstance(json.loads(path.read_text()).get("epoch"), int)
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    if not meta.exists() or readable(meta):
+        return
+    previous = folder / "training_metadata.json.bkp"
+    if readable(previous) and (folder / "latest.weights.h5.bkp").exists():
+        shutil.copyfile(folder / "latest.weights.h5.bkp", folder / "latest.weights.h5")
+        shutil.copyfile(previous, meta)
+    else:
+        shutil.rmtree(folder)
+
+
+def _one_run(model_name, train, test, n_classes, *, epochs, batch_size, optimizer, learning_rate, seed, augment,
+             verbose, adaptation, run, run_dir, progress):
+    import keras
+
+    record_path = run_dir / "record.json" if run_dir is not None else None
+    if record_path is not None and record_path.exists():  # finished in an earlier call
+        return json.loads(record_path.read_text())
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    if augment is not None and augment.mode == "offline":  # x_train holds uint8 values as float32
-        x_aug, y_aug = expand_with_augmentation(x_train.astype(np.uint8), y_train, augmentation=augment, seed=seed)
-        x_train, y_train = x_aug.astype("float32"), y_aug
+    images, targets, index = train
+    offline = augment if augment is not None and augment.mode == "offline" else None
+    batches = ImageBatches(images, targets, index=index, batch_size=batch_size, shuffle=True, repeat=True,
+                           augment=offline, seed=seed)
     preprocessing = augmentation_layers(augment, seed=seed) if augment is not None and augment.mode == "online" \
         else None
-    model = build_model(model_name, input_shape=x_train.shape[1:], classes=n_classes, preprocessing=preprocessing,
+    model = build_model(model_name, input_shape=images.shape[1:], classes=n_classes, preprocessing=preprocessing,
                         adaptation=adaptation)
     model.compile(optimizer=_make_optimizer(optimizer, learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
+    log = {"history": {}, "seed_states": {}}
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if (run_dir / "history.json").exists():
+            saved = json.loads((run_dir / "history.json").read_text())
+            log = {key: {int(e): v for e, v in saved[key].items()} for key in log}
+        _repair_backup(run_dir / "keras_backup")
+    epoch_log, callbacks = _callbacks(batches, run=run, run_dir=run_dir, log=log, progress=progress)
     t0 = time.perf_counter()
-    history = model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
+    model.fit(batches, epochs=epochs, steps_per_epoch=len(batches), shuffle=False, verbose=verbose,
+              callbacks=callbacks)
     fit_s = time.perf_counter() - t0
-    loss, accuracy = model.evaluate(x_test, y_test, batch_size=max(batch_size, 64), verbose=0)
-    per_epoch = [{"epoch": i + 1, **{k: float(v[i]) for k, v in history.history.items()}} for i in range(epochs)]
-    return {
+    resumed_from = epoch_log.started_at if epoch_log.started_at is not None else epochs
+    test_images, test_targets, test_index = test
+    loss, accuracy = model.evaluate(ImageBatches(test_images, test_targets, index=test_index,
+                                                 batch_size=max(batch_size, 64)), verbose=0)
+    history = log["history"]
+    if sorted(history) != list(range(1, epochs + 1)):
+        raise RuntimeError(f"training logged epochs {sorted(history)}, expected 1 to {epochs}")
+    record = {
         "seed": seed,
         "test_accuracy": float(accuracy),
         "test_loss": float(loss),
-        "history": per_epoch,
+        "history": [{"epoch": e, **history[e]} for e in range(1, epochs + 1)],
         "fit_seconds": fit_s,
-        "train_images_per_second": x_train.shape[0] * epochs / fit_s,
-        "n_train_images": int(x_train.shape[0]),
+        "train_images_per_second": batches.n_images * (epochs - resumed_from) / fit_s,
+        "n_train_images": int(batches.n_images),
         "n_parameters": int(model.count_params()),
+        "resumed_from_epoch": int(resumed_from),
     }
+    if record_path is not None:
+        write_json_atomic(record_path, record)
+        shutil.rmtree(run_dir / "keras_backup", ignore_errors=True)
+    return record
+
+
+def _digest(images: np.ndarray, labels: np.ndarray, index) -> str:
+    """A cheap fingerprint of a data set: shape, labels, rows used and 16 sampled images."""
+    digest = hashlib.sha256(repr((images.shape, str(images.dtype))).encode())
+    digest.update(np.asarray(labels).astype(str).tobytes())
+    if index is not None:
+        digest.update(np.asarray(index, dtype=np.int64).tobytes())
+    for row in np.unique(np.linspace(0, images.shape[0] - 1, 16).astype(np.int64)):
+        digest.update(np.ascontiguousarray(images[row]).tobytes())
+    return digest.hexdigest()
+
+
+def _check_backup_dir(backup_dir, settings: dict) -> Path:
+    """Create ``backup_dir`` for these settings, or check that it holds a backup of the same ones."""
+    backup_dir = Path(backup_dir)
+    path = backup_dir / "settings.json"
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except ValueError:
+            saved = None
+        if saved != json.loads(json.dumps(settings)):
+            raise ValueError(f"backup_dir {backup_dir} holds a training with other settings or data; pass a new "
+                             f"folder, or delete it to start over")
+    elif backup_dir.exists() and any(backup_dir.iterdir()):
+        raise ValueError(f"backup_dir {backup_dir} is not empty and holds no training backup; pass a new or "
+                         f"empty folder")
+    else:
+        write_json_atomic(path, settings)
+    return backup_dir
+
+
+def _rows(name: str, data, index) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    try:
+        images, labels = data
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (images, labels), got {type(data).__name__}") from None
+    images = check_images(images, name=f"{name} images")  # a memmap stays a view, not a copy
+    labels = np.asarray(labels)
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"{name} labels must have shape ({images.shape[0]},), one per image, got {labels.shape}")
+    if index is not None:
+        index = np.asarray(index)
+        if index.ndim != 1 or index.size == 0 or not np.issubdtype(index.dtype, np.integer) \
+                or index.min() < 0 or index.max() >= images.shape[0]:
+            raise ValueError(f"{name}_index must be a non-empty 1-d array of row numbers in "
+                             f"[0, {images.shape[0]}), got {index!r:.80}")
+    return images, labels, index
 
 
 def train_and_evaluate(
@@ -127,26 +267,36 @@ def train_and_evaluate(
     repeats: int = 1,
     verbose: int = 0,
     adaptation: str | None = None,
+    train_index=None,
+    test_index=None,
+    backup_dir: str | os.PathLike | None = None,
+    progress=None,
 ) -> dict:
     """Train ``model_name`` on ``train`` and measure accuracy on the clean ``test`` set.
+
+    The images are streamed (:class:`pbmlib.learn.streaming.ImageBatches`): each batch
+    is read from the uint8 images and converted to float32 when it is needed, so the
+    set is never held in float and a memory map (:func:`pbmlib.data.store.load_store`)
+    is never read whole into memory.
 
     Parameters
     ----------
     model_name : str
         See :func:`pbmlib.models.build_model` (``"small_cnn"``, ``"resnet50"``, ...).
     train, test : (images, labels)
-        images: uint8 (N, H, W) or (N, H, W, C); labels: length N. Test labels must
-        occur in training. The test images are never augmented or otherwise changed.
+        images: uint8 (N, H, W) or (N, H, W, C), an array or a memory map; labels:
+        length N. Test labels must occur in training. The test images are never
+        augmented or otherwise changed.
     epochs, batch_size : int
     optimizer : {"adam", "sgd", "rmsprop"}
     learning_rate : float, optional
         Keras' default for the optimizer when None.
     seed : int
-        Run r uses seed ``seed + r`` (``keras.utils.set_random_seed``): weights,
-        shuffling and augmentation repeat exactly on the CPU.
+        Run r uses seed ``seed + r`` (``keras.utils.set_random_seed`` and the batches'
+        shuffling and augmentation): runs repeat exactly on the CPU.
     augment : Augmentation, optional
         The paper's flip / rotation / brightness, online (Keras layers, training only)
-        or offline (the set expanded by augmented copies).
+        or offline (the set plus augmented copies, made batch by batch).
     repeats : int, default=1
         Independent trainings; the paper trains each configuration 5 times.
     verbose : int, default=0
@@ -154,31 +304,66 @@ def train_and_evaluate(
     adaptation : {None, "pixel", "block"}
         Adaptation network in front of the model, for encrypted training sets.
 
+    Other Parameters
+    ----------------
+    train_index, test_index : array of int, optional
+        Use only these rows of ``train`` / ``test`` (e.g. from :func:`train_test_split`
+        on one store), without copying them.
+    backup_dir : path, optional
+        Makes the training resumable: Keras' ``BackupAndRestore`` saves the model and
+        optimizer there after every epoch, with the per-epoch history. A training killed
+        part-way and called again with the same arguments resumes after its last
+        finished epoch and ends with ``epochs`` epochs; a finished repeat's record is
+        kept (``run_<r>/record.json``) and returned again without training. A folder
+        holding a backup of other settings or data is refused.
+    progress : callable, optional
+        Called as ``progress(run, epoch, logs)`` after each epoch (run from 0, epoch
+        from 1, ``logs`` the epoch's loss and accuracy).
+
     Returns
     -------
     dict
         ``test_accuracy_mean``, ``test_accuracy_std`` (sample std; NaN for one run),
         ``test_loss_mean``, ``test_loss_std``, ``runs`` (per run: ``test_accuracy``,
         ``test_loss``, ``history`` per epoch, ``fit_seconds``,
-        ``train_images_per_second``, ``n_parameters``), ``wall_seconds``,
-        ``parameters`` and ``versions``.
+        ``train_images_per_second``, ``n_train_images``, ``n_parameters``,
+        ``resumed_from_epoch``: 0, or the epochs restored from ``backup_dir``),
+        ``wall_seconds``, ``parameters`` and ``versions``.
     """
     repeats = check_positive_int(repeats, name="repeats")
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size")
-    x_train, x_test = _as_float(train[0]), _as_float(test[0])
+    x_train, labels_train, train_index = _rows("train", train, train_index)
+    x_test, labels_test, test_index = _rows("test", test, test_index)
     if x_train.shape[1:] != x_test.shape[1:]:
         raise ValueError(f"training images {x_train.shape[1:]} and test images {x_test.shape[1:]} differ in shape")
-    y_train, y_test, classes = encode_targets(train[1], test[1])
+    used_train = labels_train if train_index is None else labels_train[train_index]
+    used_test = labels_test if test_index is None else labels_test[test_index]
+    y_used, _, classes = encode_targets(used_train, used_test)
     if len(classes) < 2:
         raise ValueError(f"training needs at least 2 classes, got {classes}")
+    code = {c: i for i, c in enumerate(classes)}  # targets for every row, so rows are picked by index
+    y_train = np.array([code.get(c, -1) for c in labels_train.tolist()], dtype=np.int64)
+    y_test = np.array([code.get(c, -1) for c in labels_test.tolist()], dtype=np.int64)
     if augment is not None and not isinstance(augment, Augmentation):
         raise ValueError(f"augment must be None or a pbmlib.augmentation.Augmentation, got {augment!r}")
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress must be None or a callable progress(run, epoch, logs), got {progress!r}")
+    parameters = {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
+                  "learning_rate": learning_rate, "seed": seed, "repeats": repeats,
+                  "augment": augment.to_dict() if augment is not None else None, "adaptation": adaptation,
+                  "n_train": int(y_used.size), "n_test": int(used_test.size), "classes": classes}
+    if backup_dir is not None:
+        settings = {"model": model_name, **{k: v for k, v in parameters.items() if k != "repeats"},
+                    "train": _digest(x_train, labels_train, train_index),
+                    "test": _digest(x_test, labels_test, test_index)}
+        backup_dir = _check_backup_dir(backup_dir, settings)
     started = time.perf_counter()
     runs = [
-        _one_run(model_name, x_train, y_train, x_test, y_test, len(classes), epochs=epochs, batch_size=batch_size,
-                 optimizer=optimizer, learning_rate=learning_rate, seed=seed + r, augment=augment, verbose=verbose,
-                 adaptation=adaptation)
+        _one_run(model_name, (x_train, y_train, train_index), (x_test, y_test, test_index), len(classes),
+                 epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
+                 seed=seed + r, augment=augment, verbose=verbose, adaptation=adaptation, run=r,
+                 run_dir=None if backup_dir is None else backup_dir / f"run_{r}", progress=progress)
         for r in range(repeats)
     ]
     acc = np.array([r["test_accuracy"] for r in runs])
@@ -192,10 +377,7 @@ def train_and_evaluate(
         "test_loss_std": std(loss),
         "runs": runs,
         "wall_seconds": time.perf_counter() - started,
-        "parameters": {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
-                       "learning_rate": learning_rate, "seed": seed, "repeats": repeats,
-                       "augment": augment.to_dict() if augment is not None else None, "adaptation": adaptation,
-                       "n_train": int(x_train.shape[0]), "n_test": int(x_test.shape[0]), "classes": classes},
+        "parameters": parameters,
         "versions": versions(),
     }
 
@@ -216,7 +398,9 @@ def compare_training(
     test : (images, labels)
         One clean test set for every condition.
     **train_kwargs
-        Passed to :func:`train_and_evaluate` (``epochs``, ``repeats``, ``seed``, ...).
+        Passed to :func:`train_and_evaluate` (``epochs``, ``repeats``, ``seed``, ...). With
+        ``backup_dir``, each condition backs up into a sub-folder of it named after the
+        condition.
 
     Returns
     -------
@@ -227,10 +411,12 @@ def compare_training(
     records : dict of name -> the record of :func:`train_and_evaluate`
     """
     records = {}
+    backup_dir = train_kwargs.pop("backup_dir", None)
     for name, condition in conditions.items():
         images, labels, *rest = condition
+        folder = None if backup_dir is None else Path(backup_dir) / _folder_name(name)
         records[name] = train_and_evaluate(model_name, (images, labels), test,
-                                           augment=rest[0] if rest else None, **train_kwargs)
+                                           augment=rest[0] if rest else None, backup_dir=folder, **train_kwargs)
     rows = []
     for name, rec in records.items():
         rows.append({"condition": name, "test_accuracy_mean": rec["test_accuracy_mean"],
@@ -240,3 +426,9 @@ def compare_training(
     table = pd.DataFrame(rows).set_index("condition")
     table["accuracy_drop"] = 100 * (table["test_accuracy_mean"].iloc[0] - table["test_accuracy_mean"])
     return table, records
+
+
+def _folder_name(name) -> str:
+    """A file-system-safe folder name for a condition, distinct for distinct names."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._") or "condition"
+    return f"{safe[:60]}-{hashlib.sha256(str(name).encode()).hexdigest()[:8]}"
