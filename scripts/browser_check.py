@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
@@ -55,6 +56,25 @@ def _wait_for_server(url: str, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"JupyterLab did not answer at {url} within {timeout} s")
 
 
+@contextmanager
+def _server(command: list[str], env: dict):
+    """A Jupyter server (JupyterLab or Voila) in its own process group, stopped on exit."""
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        yield server
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=30)
+
+
+def _jupyter_env(work: Path) -> dict:
+    """Configuration, runtime and IPython folders of their own: nothing of the user's setup is read or written."""
+    return {**os.environ, "JUPYTER_CONFIG_DIR": str(work / "config"), "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
+            "IPYTHONDIR": str(work / "ipython"), "MPLBACKEND": "Agg"}
+
+
 def browser_check(notebook: str | os.PathLike, screenshot: str | os.PathLike, *, timeout: float = 240.0,
                   press_last_run: bool = True) -> dict:
     """Run ``notebook`` in JupyterLab in headless Chromium and screenshot the result.
@@ -79,63 +99,57 @@ def browser_check(notebook: str | os.PathLike, screenshot: str | os.PathLike, *,
     root = work / "root"
     root.mkdir()
     shutil.copy(notebook, root / notebook.name)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(work / "config"), "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
-           "IPYTHONDIR": str(work / "ipython"), "MPLBACKEND": "Agg"}
     port, token = _free_port(), secrets.token_hex(16)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True"]
-        + (["--allow-root"] if os.geteuid() == 0 else []),
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    command = ([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+                "--LabApp.expose_app_in_browser=True"] + (["--allow-root"] if os.geteuid() == 0 else []))
     try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_for_server(f"{base}/api/status?token={token}", server, 60)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1300, "height": 1700})
-            page.goto(f"{base}/lab/tree/{notebook.name}?token={token}", timeout=timeout * 1000)
-            page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=timeout * 1000)
-            page.wait_for_selector(".jp-Notebook", timeout=timeout * 1000)
-            page.wait_for_function(
-                "() => { const w = window.jupyterapp.shell.currentWidget;"
-                " return w && w.sessionContext && w.sessionContext.session"
-                " && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'; }",
-                timeout=timeout * 1000)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_selector(".widget-slider", timeout=timeout * 1000)
-            page.wait_for_function(
-                "() => Array.from(document.querySelectorAll('img.widget-image'))"
-                ".filter(i => i.complete && i.naturalWidth > 0).length >= 1", timeout=timeout * 1000)
-            page.wait_for_function(  # every cell finished
-                "() => !Array.from(document.querySelectorAll('.jp-InputArea-prompt'))"
-                ".some(p => p.textContent.includes('*'))", timeout=timeout * 1000)
-            if press_last_run:  # press the last Run button (the quick-sweep panel) like a user
-                page.locator("button.jupyter-button", has_text="Run").last.click()
+        with _server(command, _jupyter_env(work)) as server:
+            base = f"http://127.0.0.1:{port}"
+            _wait_for_server(f"{base}/api/status?token={token}", server, 60)
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+                page = browser.new_page(viewport={"width": 1300, "height": 1700})
+                page.goto(f"{base}/lab/tree/{notebook.name}?token={token}", timeout=timeout * 1000)
+                page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=timeout * 1000)
+                page.wait_for_selector(".jp-Notebook", timeout=timeout * 1000)
+                page.wait_for_function(
+                    "() => { const w = window.jupyterapp.shell.currentWidget;"
+                    " return w && w.sessionContext && w.sessionContext.session"
+                    " && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'; }",
+                    timeout=timeout * 1000)
+                page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+                page.wait_for_selector(".widget-slider", timeout=timeout * 1000)
                 page.wait_for_function(
                     "() => Array.from(document.querySelectorAll('img.widget-image'))"
-                    ".filter(i => i.complete && i.naturalWidth > 0).length >= 2", timeout=timeout * 1000)
-            try:  # JupyterLab's question about news; it may re-render, so best effort only
-                page.get_by_role("button", name="No", exact=True).last.click(timeout=3000)
-            except Exception:  # noqa: BLE001 - a toast that went away is fine
-                pass
-            time.sleep(1.0)
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(screenshot), full_page=True)
-            found = {
-                "sliders": page.locator(".widget-slider").count(),
-                "buttons": page.locator("button.jupyter-button").count(),
-                "images": page.locator("img.widget-image").count(),
-                "loaded_images": page.evaluate("Array.from(document.querySelectorAll('img.widget-image'))"
-                                               ".filter(i => i.complete && i.naturalWidth > 0).length"),
-                "text_fallback": "VBox(children=" in page.inner_text("body"),
-                "screenshot": str(screenshot),
-            }
-            browser.close()
-        return found
+                    ".filter(i => i.complete && i.naturalWidth > 0).length >= 1", timeout=timeout * 1000)
+                page.wait_for_function(  # every cell finished
+                    "() => !Array.from(document.querySelectorAll('.jp-InputArea-prompt'))"
+                    ".some(p => p.textContent.includes('*'))", timeout=timeout * 1000)
+                if press_last_run:  # press the last Run button (the quick-sweep panel) like a user
+                    page.locator("button.jupyter-button", has_text="Run").last.click()
+                    page.wait_for_function(
+                        "() => Array.from(document.querySelectorAll('img.widget-image'))"
+                        ".filter(i => i.complete && i.naturalWidth > 0).length >= 2", timeout=timeout * 1000)
+                try:  # JupyterLab's question about news; it may re-render, so best effort only
+                    page.get_by_role("button", name="No", exact=True).last.click(timeout=3000)
+                except Exception:  # noqa: BLE001 - a toast that went away is fine
+                    pass
+                time.sleep(1.0)
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot), full_page=True)
+                found = {
+                    "sliders": page.locator(".widget-slider").count(),
+                    "buttons": page.locator("button.jupyter-button").count(),
+                    "images": page.locator("img.widget-image").count(),
+                    "loaded_images": page.evaluate("Array.from(document.querySelectorAll('img.widget-image'))"
+                                                   ".filter(i => i.complete && i.naturalWidth > 0).length"),
+                    "text_fallback": "VBox(children=" in page.inner_text("body"),
+                    "screenshot": str(screenshot),
+                }
+                browser.close()
+            return found
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, 15)
-            server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -193,53 +207,47 @@ def voila_check(notebook: str | os.PathLike, screenshot: str | os.PathLike, *, t
 
     notebook, screenshot = Path(notebook).resolve(), Path(screenshot).resolve()
     work = Path(tempfile.mkdtemp(prefix="pbm-voila-"))
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(work / "config"), "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
-           "IPYTHONDIR": str(work / "ipython"), "MPLBACKEND": "Agg"}
     port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    command = [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
     loaded = ("() => Array.from(document.querySelectorAll('img.widget-image'))"
               ".filter(i => i.complete && i.naturalWidth > 0).length")
     try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_for_server(base, server, 90)
-        with sync_playwright() as pw:
-            browser = _browser(pw)
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.goto(base, timeout=timeout * 1000)
-            page.wait_for_selector(".widget-slider", timeout=timeout * 1000)
-            page.wait_for_function(f"({loaded})() >= 1", timeout=timeout * 1000)
-            status = page.locator(".widget-html").first
-            before = status.inner_text()
-            handle = page.locator(".widget-slider .noUi-handle").first  # N_s donors
-            handle.focus()
-            page.keyboard.press("ArrowLeft")
-            page.keyboard.press("ArrowLeft")
-            page.wait_for_function("(b) => { const s = document.querySelector('.widget-html');"
-                                   " return s && s.innerText !== b && !s.innerText.includes('mixing...'); }",
-                                   arg=before, timeout=timeout * 1000)
-            after_slider = status.inner_text()
-            images_before = page.evaluate(loaded)
-            page.locator("button.jupyter-button", has_text="Run").last.click()
-            page.wait_for_function(f"({loaded})() >= {images_before + 1}", timeout=timeout * 1000)
-            time.sleep(1.0)
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(screenshot), full_page=True)
-            found = {
-                "sliders": page.locator(".widget-slider").count(),
-                "buttons": page.locator("button.jupyter-button").count(),
-                "loaded_images": [images_before, page.evaluate(loaded)],
-                "code_shown": page.locator(".jp-CodeCell .jp-InputArea, .jp-CodeMirrorEditor, pre code").count(),
-                "status_after_slider": after_slider,
-                "screenshot": str(screenshot),
-            }
-            browser.close()
-        return found
+        with _server(command, _jupyter_env(work)) as server:
+            base = f"http://127.0.0.1:{port}"
+            _wait_for_server(base, server, 90)
+            with sync_playwright() as pw:
+                browser = _browser(pw)
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                page.goto(base, timeout=timeout * 1000)
+                page.wait_for_selector(".widget-slider", timeout=timeout * 1000)
+                page.wait_for_function(f"({loaded})() >= 1", timeout=timeout * 1000)
+                status = page.locator(".widget-html").first
+                before = status.inner_text()
+                handle = page.locator(".widget-slider .noUi-handle").first  # N_s donors
+                handle.focus()
+                page.keyboard.press("ArrowLeft")
+                page.keyboard.press("ArrowLeft")
+                page.wait_for_function("(b) => { const s = document.querySelector('.widget-html');"
+                                       " return s && s.innerText !== b && !s.innerText.includes('mixing...'); }",
+                                       arg=before, timeout=timeout * 1000)
+                after_slider = status.inner_text()
+                images_before = page.evaluate(loaded)
+                page.locator("button.jupyter-button", has_text="Run").last.click()
+                page.wait_for_function(f"({loaded})() >= {images_before + 1}", timeout=timeout * 1000)
+                time.sleep(1.0)
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot), full_page=True)
+                found = {
+                    "sliders": page.locator(".widget-slider").count(),
+                    "buttons": page.locator("button.jupyter-button").count(),
+                    "loaded_images": [images_before, page.evaluate(loaded)],
+                    "code_shown": page.locator(".jp-CodeCell .jp-InputArea, .jp-CodeMirrorEditor, pre code").count(),
+                    "status_after_slider": after_slider,
+                    "screenshot": str(screenshot),
+                }
+                browser.close()
+            return found
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, 15)
-            server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 
