@@ -12,7 +12,10 @@ from pbmlib.schemes import SCHEMES, Scheme, get_scheme
 from pbmlib.schemes.encryption import block_encrypt, pixel_decrypt, pixel_encrypt
 
 # parameters that fit the 16x16 test images below (the defaults of pbm and pixelate need multiples of 5)
-PARAMS = {"pbm": {"block": 4}, "pixelate": {"cell": 4}, "visualmixer": {"window": 8}, "block_encryption": {"block": 4}}
+PARAMS = {"pbm": {"block": 4}, "pixelate": {"cell": 4}, "visualmixer": {"window": 8}, "block_encryption": {"block": 4},
+          "dppix": {"epsilon": 1.0, "cell": 4}, "pbm_noise": {"block": 4}, "pbm_shuffle": {"block": 4},
+          "pbm_average": {"block": 4}, "pbm_augment": {"block": 4}}
+DEFENDED = {"dppix", "pbm_noise", "pbm_shuffle", "pbm_average", "pbm_augment"}
 RANDOMIZED = sorted(name for name, cls in SCHEMES.items() if cls.randomized)
 DETERMINISTIC = sorted(name for name, cls in SCHEMES.items() if not cls.randomized)
 
@@ -38,7 +41,7 @@ def public():
 
 def test_registry_names_classes_and_flags():
     assert set(SCHEMES) == {"none", "pbm", "blur", "pixelate", "mask", "visualmixer", "pixel_encryption",
-                            "block_encryption"}
+                            "block_encryption"} | DEFENDED
     for name, cls in SCHEMES.items():
         assert issubclass(cls, Scheme) and cls.name == name
     assert [n for n, c in SCHEMES.items() if c.is_reference] == ["none"]
@@ -104,7 +107,8 @@ def test_bad_parameters_raise_at_construction(name, params, match):
 def test_every_scheme_has_parameter_checks():
     """The parametrized list above covers every scheme that has parameters."""
     with_params = {name for name, cls in SCHEMES.items() if cls.param_names()}
-    assert with_params == {"pbm", "blur", "pixelate", "mask", "visualmixer", "pixel_encryption", "block_encryption"}
+    assert with_params == {"pbm", "blur", "pixelate", "mask", "visualmixer", "pixel_encryption",
+                           "block_encryption"} | DEFENDED
 
 
 def test_params_label_dict_and_clone():
