@@ -76,3 +76,14 @@ def test_module_never_branches_on_a_scheme_name():
     source = inspect.getsource(studies)
     for probe in ('name == "', "name == '", "getattr(scheme", "hasattr(scheme"):
         assert probe not in source
+
+
+def test_adaptive_attacks_join_the_worst_case(faces):
+    noised = get_scheme("pbm_noise", block=(5, 5), sigma=32.0)
+    table, _ = run_study(faces, [noised], train=False, scorecard=True, adaptive=True,
+                         matchers=["pixel", "blocks", "blocks_robust"], seed=0)
+    row = table.iloc[0]
+    assert row["worst_reid_top1"] == max(row["reid_top1"], row["adaptive_reid_top1"])
+    assert row["worst_reid_top1"] > row["reid_top1"]  # noise beats the fixed matchers, not the adaptive ones
+    assert row["worst_membership_auc"] >= max(row["membership_auc"], row["membership_auc_robust"])
+    assert row["worst_reid_attack"].startswith("adaptive")

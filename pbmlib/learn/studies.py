@@ -96,6 +96,7 @@ def run_study(
     copies=("exact",),
     inversion: bool = False,
     inversion_epochs: int = 60,
+    adaptive: bool = False,
     seed=None,
     test: ImageSet | None = None,
     baseline_cache=None,
@@ -138,6 +139,11 @@ def run_study(
         Also run the learned-inversion attack: a network trained on the held-out
         images protected by :meth:`Scheme.protect_public` (the scheme's own key where
         it has one: a chosen-plaintext attacker).
+    adaptive : bool, default=False
+        Also run the attacks designed against defences
+        (:func:`pbmlib.privacy.adaptive.adaptive_scorecard`: denoising, position-free block
+        search, mixture models, augmentation search, ...). The rows' ``worst_reid_top1`` and
+        ``worst_membership_auc`` are the worst case over every attack that ran.
     seed : None, int or numpy.random.Generator
         Child streams (``SeedSequence.spawn``) for the split, the schemes, the
         trainings and the attacks.
@@ -221,7 +227,7 @@ def run_study(
         if scorecard and condition.augment is None:
             row.update(_attack(scheme, x, y, protected, x_test, y_test, block=block, matchers=matchers,
                                copies=copies, inversion=inversion, inversion_epochs=inversion_epochs,
-                               seed=attack_seed))
+                               adaptive=adaptive, seed=attack_seed))
         if train:
             settings = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
                             repeats=repeats, seed=train_seed)
@@ -258,9 +264,10 @@ def _training_versions() -> dict:
 
 
 def _attack(scheme, x, y, protected, x_test, y_test, *, block, matchers, copies, inversion, inversion_epochs,
-            seed) -> dict:
-    """The privacy scorecard of one protected set, with the learned inversion when asked."""
-    from ..privacy.scorecard import privacy_scorecard
+            adaptive, seed) -> dict:
+    """The privacy scorecard of one protected set, with the learned inversion and the adaptive attacks when
+    asked, and the worst case over all of them."""
+    from ..privacy.scorecard import privacy_scorecard, worst_case
 
     inverted = None
     if inversion:
@@ -268,5 +275,10 @@ def _attack(scheme, x, y, protected, x_test, y_test, *, block, matchers, copies,
 
         public = scheme.protect_public(x_test, y_test, seed=seed)
         inverted = learned_inversion(public, x_test, protected, epochs=inversion_epochs, seed=seed)
-    return privacy_scorecard(x, protected, y, block=block, non_members=x_test, matchers=matchers,
+    card = privacy_scorecard(x, protected, y, block=block, non_members=x_test, matchers=matchers,
                              inverted=inverted, copies=copies, seed=seed)
+    if adaptive:
+        from ..privacy.adaptive import adaptive_scorecard
+
+        card.update(adaptive_scorecard(x, protected, block=block, non_members=x_test))
+    return {**card, **worst_case(card)}

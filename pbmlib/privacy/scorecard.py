@@ -23,7 +23,7 @@ from .copies import attacker_copy, check_copies
 from .matchers import available_matchers, reidentify
 from .similarity import psnr_scores, same_label_partners, ssim_scores
 
-__all__ = ["privacy_scorecard", "copy_suffix", "membership_suffix"]
+__all__ = ["privacy_scorecard", "copy_suffix", "membership_suffix", "worst_case"]
 
 
 def copy_suffix(kind: str) -> str:
@@ -183,3 +183,30 @@ def _attacks(originals, held, labels, *, names, block, non_members, reassembly, 
         worst = max(attacks, key=attacks.get)
         card[f"reid_top1{suffix}"], card[f"reid_top1_attack{suffix}"] = attacks[worst], worst
     return card
+
+
+def worst_case(card: dict) -> dict:
+    """The headline of a scorecard: the strongest re-identification and membership attacks that ran.
+
+    Takes the fixed suite's worst (``reid_top1``; ``membership_auc`` exact and robust) and,
+    when present, the adaptive attacks' (``adaptive_reid_top1``, ``adaptive_membership_auc``),
+    all on the exact released images.
+
+    Returns
+    -------
+    dict
+        ``worst_reid_top1`` and ``worst_reid_attack``; ``worst_membership_auc`` and
+        ``worst_membership_attack`` (absent where no such attack ran).
+    """
+    reid = {card.get("reid_top1_attack"): card.get("reid_top1"),
+            f"adaptive {card.get('adaptive_reid_attack')}": card.get("adaptive_reid_top1")}
+    membership = {"blocks exact": card.get("membership_auc"), "blocks robust": card.get("membership_auc_robust"),
+                  f"adaptive {card.get('adaptive_membership_attack')}": card.get("adaptive_membership_auc")}
+    out = {}
+    for kind, found in (("reid", {k: v for k, v in reid.items() if v is not None}),
+                        ("membership", {k: v for k, v in membership.items() if v is not None})):
+        if found:
+            attack = max(found, key=found.get)
+            key = "worst_reid_top1" if kind == "reid" else "worst_membership_auc"
+            out[key], out[f"worst_{kind}_attack"] = found[attack], attack
+    return out

@@ -33,6 +33,7 @@ import pandas as pd
 from .._io import versions, write_bytes_atomic
 from ..privacy.attacks import MEMBERSHIP_METHODS
 from ..privacy.copies import COPY_KINDS
+from ..privacy.adaptive import MEMBERSHIP_ATTACKS, REID_ATTACKS
 from ..privacy.matchers import MATCHERS
 from ..privacy.scorecard import copy_suffix, membership_suffix
 
@@ -104,6 +105,20 @@ SCORECARD_FIELDS = {
     "reid_top1_inverted": "pixel re-identification of the learned inversion's reconstructions",
     **{f"{name}{copy_suffix(kind)}": f"{meaning}; the attacker holds {COPY_KINDS[kind]}"
        for kind in COPY_KINDS for name, meaning in _PER_COPY_FIELDS.items()},
+    # attacks designed against a defence (pbmlib.privacy.adaptive), on the exact released images
+    **{f"adaptive_membership_auc_{a}": f"membership AUC of the adaptive attack {a!r}" for a in MEMBERSHIP_ATTACKS},
+    **{f"adaptive_reid_top1_{a}": f"top-1 re-identification of the adaptive attack {a!r}" for a in REID_ATTACKS},
+    "adaptive_membership_auc": "the strongest adaptive membership attack's AUC",
+    "adaptive_membership_attack": "which adaptive membership attack that was",
+    "adaptive_membership_tpr_at_1pct_fpr": "its members detected at 1% false positives",
+    "adaptive_reid_top1": "the strongest adaptive re-identification attack's top-1 rate",
+    "adaptive_reid_attack": "which adaptive re-identification attack that was",
+    "worst_reid_top1": "the headline: the best top-1 re-identification over every attack that ran (fixed, "
+                       "learned inversion, adaptive), the attacker holding the exact released images",
+    "worst_reid_attack": "which attack that was",
+    "worst_membership_auc": "the headline: the best membership AUC over every attack that ran (exact, robust, "
+                            "adaptive), the attacker holding the exact released images",
+    "worst_membership_attack": "which attack that was",
 }
 
 #: kind -> (required fields, optional fields); ``study`` also has ``rows``.
