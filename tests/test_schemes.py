@@ -435,12 +435,13 @@ def test_schemes_transform_the_test_set_consistently(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["visualmixer", "pixel_encryption", "block_encryption"])
 def test_each_scheme_trains_the_small_cnn_above_chance(name):
-    from pbmlib.learn.training import train_and_evaluate, train_test_split
+    from pbmlib.data.split import stratified_split
+    from pbmlib.learn.training import train_and_evaluate
 
     faces = pbmlib.load_faces()
     images = pbmlib.data.datasets.resize_images(faces.images, (24, 24))
     images = np.repeat(images[..., None], 3, axis=3)
-    tr, te = train_test_split(faces.labels, seed=0)
+    tr, te = stratified_split(faces.labels, seed=0)
     scheme = get_scheme(name)
     train = (scheme.fit_protect(images[tr], faces.labels[tr], seed=0), faces.labels[tr])
     record = train_and_evaluate("small_cnn", train, (scheme.protect_test(images[te]), faces.labels[te]), epochs=10,

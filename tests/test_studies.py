@@ -87,3 +87,17 @@ def test_adaptive_attacks_join_the_worst_case(faces):
     assert row["worst_reid_top1"] > row["reid_top1"]  # noise beats the fixed matchers, not the adaptive ones
     assert row["worst_membership_auc"] >= max(row["membership_auc"], row["membership_auc_robust"])
     assert row["worst_reid_attack"].startswith("adaptive")
+
+
+@pytest.mark.slow
+def test_model_membership_is_measured_on_the_trained_models(faces):
+    table, records = run_study(faces, [get_scheme("none"), get_scheme("pbm", block=(1, 1))], epochs=2, repeats=1,
+                               model_membership=True, seed=0)
+    rows = table.set_index("setting")
+    run = records["none"]["runs"][0]
+    assert len(run["probe_losses"]["members"]) == rows.loc["none", "n_train"]
+    assert len(run["probe_losses"]["non_members"]) == rows.loc["none", "n_test"]
+    # the non-members are the clean test set: their mean loss is the model's test loss
+    assert np.mean(run["probe_losses"]["non_members"]) == pytest.approx(run["test_loss"], rel=1e-3)
+    for setting in rows.index:
+        assert 0 <= rows.loc[setting, "model_membership_auc"] <= 1

@@ -5,23 +5,15 @@ import pbmlib
 from pbmlib.data.augmentation import Augmentation, augment_images, expand_with_augmentation
 from pbmlib.learn.layers import augmentation_layers
 from pbmlib.learn.models import MODEL_NAMES, build_model
-from pbmlib.learn.training import compare_training, encode_targets, train_and_evaluate, train_test_split
+from pbmlib.data.split import stratified_split
+from pbmlib.learn.training import encode_targets, train_and_evaluate
 
 
 @pytest.fixture(scope="module")
 def faces_split():
     faces = pbmlib.load_faces()
-    train, test = train_test_split(faces.labels, test_fraction=0.3, seed=0)
+    train, test = stratified_split(faces.labels, test_fraction=0.3, seed=0)
     return (faces.images[train], faces.labels[train]), (faces.images[test], faces.labels[test])
-
-
-def test_split_is_stratified_and_disjoint():
-    labels = np.array(["a"] * 10 + ["b"] * 20)
-    train, test = train_test_split(labels, test_fraction=0.3, seed=1)
-    assert np.intersect1d(train, test).size == 0 and train.size + test.size == 30
-    assert (labels[test] == "a").sum() == 3 and (labels[test] == "b").sum() == 6
-    with pytest.raises(ValueError, match="at least 2"):
-        train_test_split(["a", "b", "b"], seed=0)
 
 
 def test_encode_targets_refuses_unknown_test_labels():
@@ -91,21 +83,6 @@ def test_online_augmentation_only_in_training():
     x = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 1)).astype("float32")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layers(x, training=False)), x)
     assert not np.allclose(keras.ops.convert_to_numpy(layers(x, training=True)), x)
-
-
-@pytest.mark.slow
-def test_compare_training_table(faces_split):
-    train, test = faces_split
-    mixed = pbmlib.mix_blocks(train[0], train[1], block=(5, 5), seed=0)
-    table, records = compare_training(
-        "small_cnn",
-        {"original": train, "mixed": (mixed, train[1]),
-         "mixed+augment": (mixed, train[1], Augmentation(mode="offline"))},
-        test, epochs=2, repeats=1, seed=0)
-    assert list(table.index) == ["original", "mixed", "mixed+augment"]
-    assert table.loc["original", "accuracy_drop"] == 0
-    assert records["mixed+augment"]["parameters"]["n_train"] == 140
-    assert records["mixed+augment"]["runs"][0]["n_train_images"] == 280
 
 
 @pytest.mark.slow
@@ -195,13 +172,3 @@ def test_an_interrupted_training_resumes_as_if_never_stopped(tmp_path):
     assert resumed["runs"][0]["resumed_from_epoch"] == 1
     assert resumed["runs"][0]["history"] == plain["runs"][0]["history"]
     assert resumed["test_accuracy_mean"] == plain["test_accuracy_mean"]
-
-
-@pytest.mark.slow
-def test_compare_training_backs_up_each_condition(tmp_path):
-    x, y = _toy_set()
-    table, records = compare_training("small_cnn", {"original": (x[:90], y[:90]), "inverted": (255 - x[:90], y[:90])},
-                                      (x[90:], y[90:]), epochs=1, seed=0, backup_dir=tmp_path)
-    folders = sorted(p.name for p in tmp_path.iterdir())
-    assert len(folders) == 2 and folders[0].startswith("inverted-") and folders[1].startswith("original-")
-    assert all((tmp_path / f / "run_0" / "record.json").exists() for f in folders)

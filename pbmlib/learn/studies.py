@@ -97,6 +97,7 @@ def run_study(
     inversion: bool = False,
     inversion_epochs: int = 60,
     adaptive: bool = False,
+    model_membership: bool = False,
     seed=None,
     test: ImageSet | None = None,
     baseline_cache=None,
@@ -144,6 +145,12 @@ def run_study(
         (:func:`pbmlib.privacy.adaptive.adaptive_scorecard`: denoising, position-free block
         search, mixture models, augmentation search, ...). The rows' ``worst_reid_top1`` and
         ``worst_membership_auc`` are the worst case over every attack that ran.
+    model_membership : bool, default=False
+        With ``train``: the standard audit of what the *trained model* leaks, a
+        loss-threshold membership attack (Yeom et al., 2018): the model's cross-entropy on
+        the original training images (members) against the held-out ones, each shown to
+        the model as it sees inputs (``protect_test``). Rows get
+        ``model_membership_auc`` and ``model_membership_tpr_at_1pct_fpr`` (means over repeats).
     seed : None, int or numpy.random.Generator
         Child streams (``SeedSequence.spawn``) for the split, the schemes, the
         trainings and the attacks.
@@ -233,17 +240,23 @@ def run_study(
                             repeats=repeats, seed=train_seed)
             test = (scheme.protect_test(x_test), y_test)
 
-            def fit(protected=protected, test=test, condition=condition, scheme=scheme, settings=settings):
+            probes = ({"members": (scheme.protect_test(x), y), "non_members": test} if model_membership else None)
+
+            def fit(protected=protected, test=test, condition=condition, scheme=scheme, settings=settings,
+                    probes=probes):
                 return train_and_evaluate(model_name, (protected, y), test, augment=condition.augment,
-                                          adaptation=scheme.adaptation, **settings)
+                                          adaptation=scheme.adaptation, probes=probes, **settings)
 
             if cache is not None and row["reference"]:
                 key = baseline_key((protected, y), test, {"model_name": model_name, **settings,
+                                                          "probes": model_membership,
                                                           "versions": _training_versions()})
                 record, row["baseline_reused"] = cache.get_or_train(key, fit)
             else:
                 record = fit()
             records[condition.label] = record
+            if model_membership:
+                row.update(_model_membership(record))
             row.update(test_accuracy_mean=record["test_accuracy_mean"], test_accuracy_std=record["test_accuracy_std"],
                        test_loss_mean=record["test_loss_mean"], test_loss_std=record["test_loss_std"])
         rows.append(row)
@@ -254,6 +267,19 @@ def run_study(
     if train and len(reference):
         table["accuracy_drop"] = 100 * (reference.iloc[0] - table["test_accuracy_mean"])
     return table, records
+
+
+def _model_membership(record: dict) -> dict:
+    """Loss-threshold membership inference on the trained models: lower loss means member."""
+    from ..privacy.attacks import roc_auc, tpr_at_fpr
+
+    aucs, tprs = [], []
+    for run in record["runs"]:
+        members = -np.asarray(run["probe_losses"]["members"])
+        non_members = -np.asarray(run["probe_losses"]["non_members"])
+        aucs.append(roc_auc(members, non_members))
+        tprs.append(tpr_at_fpr(members, non_members, 0.01))
+    return {"model_membership_auc": float(np.mean(aucs)), "model_membership_tpr_at_1pct_fpr": float(np.mean(tprs))}
 
 
 def _training_versions() -> dict:

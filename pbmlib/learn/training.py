@@ -13,37 +13,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .._io import versions, write_json_atomic
 from .._validation import check_images, check_positive_int
 from ..data.augmentation import Augmentation
-from ..data.split import stratified_split
 from .layers import augmentation_layers
 from .models import build_model
+from .seeding import keras_seed
 from .streaming import ImageBatches
 
-__all__ = ["train_and_evaluate", "compare_training", "encode_targets", "train_test_split"]
-
-
-def train_test_split(labels, *, test_fraction: float = 0.3, seed=None) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified split: indices of the training and test images.
-
-    The same as :func:`pbmlib.data.split.stratified_split` (kept here for existing imports):
-    every class contributes ``round(test_fraction * size)`` images to the test set (at
-    least one, and at least one stays for training).
-
-    Returns
-    -------
-    train_index, test_index : ndarray of int64, sorted
-    """
-    return stratified_split(labels, test_fraction=test_fraction, seed=seed)
+__all__ = ["train_and_evaluate", "encode_targets"]
 
 
 def encode_targets(train_labels, test_labels) -> tuple[np.ndarray, np.ndarray, list]:
@@ -150,14 +134,22 @@ def _repair_backup(folder: Path) -> None:
 
 
 def _one_run(model_name, train, test, n_classes, *, epochs, batch_size, optimizer, learning_rate, seed, augment,
-             verbose, adaptation, run, run_dir, progress):
+             verbose, adaptation, run, run_dir, progress, probes):
     import keras
 
     record_path = run_dir / "record.json" if run_dir is not None else None
     if record_path is not None and record_path.exists():  # finished in an earlier call
         return json.loads(record_path.read_text())
     keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
+    with keras_seed(seed):  # the caller's random and np.random states are given back afterwards
+        return _fit_and_score(model_name, train, test, n_classes, epochs=epochs, batch_size=batch_size,
+                              optimizer=optimizer, learning_rate=learning_rate, seed=seed, augment=augment,
+                              verbose=verbose, adaptation=adaptation, run=run, run_dir=run_dir, progress=progress,
+                              probes=probes, record_path=record_path)
+
+
+def _fit_and_score(model_name, train, test, n_classes, *, epochs, batch_size, optimizer, learning_rate, seed, augment,
+                   verbose, adaptation, run, run_dir, progress, probes, record_path):
     images, targets, index = train
     offline = augment if augment is not None and augment.mode == "offline" else None
     batches = ImageBatches(images, targets, index=index, batch_size=batch_size, shuffle=True, repeat=True,
@@ -198,10 +190,20 @@ def _one_run(model_name, train, test, n_classes, *, epochs, batch_size, optimize
         "n_parameters": int(model.count_params()),
         "resumed_from_epoch": int(resumed_from),
     }
+    if probes:
+        record["probe_losses"] = {name: _per_image_loss(model, images_, targets_, batch_size)
+                                  for name, (images_, targets_) in probes.items()}
     if record_path is not None:
         write_json_atomic(record_path, record)
         shutil.rmtree(run_dir / "keras_backup", ignore_errors=True)
     return record
+
+
+def _per_image_loss(model, images: np.ndarray, targets: np.ndarray, batch_size: int) -> list[float]:
+    """Cross-entropy of the trained model on every image (what a loss-threshold attacker measures)."""
+    probabilities = model.predict(ImageBatches(images, targets, batch_size=max(batch_size, 64)), verbose=0)
+    own = probabilities[np.arange(len(targets)), targets]
+    return (-np.log(np.clip(own, 1e-12, 1.0))).astype(float).tolist()
 
 
 def _digest(images: np.ndarray, labels: np.ndarray, index) -> str:
@@ -271,6 +273,7 @@ def train_and_evaluate(
     test_index=None,
     backup_dir: str | os.PathLike | None = None,
     progress=None,
+    probes: dict | None = None,
 ) -> dict:
     """Train ``model_name`` on ``train`` and measure accuracy on the clean ``test`` set.
 
@@ -307,7 +310,7 @@ def train_and_evaluate(
     Other Parameters
     ----------------
     train_index, test_index : array of int, optional
-        Use only these rows of ``train`` / ``test`` (e.g. from :func:`train_test_split`
+        Use only these rows of ``train`` / ``test`` (e.g. from :func:`pbmlib.data.split.stratified_split`
         on one store), without copying them.
     backup_dir : path, optional
         Makes the training resumable: Keras' ``BackupAndRestore`` saves the model and
@@ -319,6 +322,11 @@ def train_and_evaluate(
     progress : callable, optional
         Called as ``progress(run, epoch, logs)`` after each epoch (run from 0, epoch
         from 1, ``logs`` the epoch's loss and accuracy).
+    probes : dict of name -> (images, labels), optional
+        After each run, the trained model's cross-entropy on every one of these images
+        (``runs[r]["probe_losses"][name]``, a list of floats): what a membership-inference
+        attacker on the *model* measures (:func:`pbmlib.learn.studies.run_study` with
+        ``model_membership=True``). Labels must occur in training.
 
     Returns
     -------
@@ -345,6 +353,13 @@ def train_and_evaluate(
     code = {c: i for i, c in enumerate(classes)}  # targets for every row, so rows are picked by index
     y_train = np.array([code.get(c, -1) for c in labels_train.tolist()], dtype=np.int64)
     y_test = np.array([code.get(c, -1) for c in labels_test.tolist()], dtype=np.int64)
+    probe_targets = {}
+    for name, probe in (probes or {}).items():
+        probe_images, probe_labels, _ = _rows(f"probes[{name!r}]", probe, None)
+        unknown = sorted({c for c in probe_labels.tolist() if c not in code}, key=str)
+        if unknown:
+            raise ValueError(f"probes[{name!r}] has labels {unknown[:5]} that do not occur in training")
+        probe_targets[name] = (probe_images, np.array([code[c] for c in probe_labels.tolist()], dtype=np.int64))
     if augment is not None and not isinstance(augment, Augmentation):
         raise ValueError(f"augment must be None or a pbmlib.augmentation.Augmentation, got {augment!r}")
     if progress is not None and not callable(progress):
@@ -363,7 +378,8 @@ def train_and_evaluate(
         _one_run(model_name, (x_train, y_train, train_index), (x_test, y_test, test_index), len(classes),
                  epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
                  seed=seed + r, augment=augment, verbose=verbose, adaptation=adaptation, run=r,
-                 run_dir=None if backup_dir is None else backup_dir / f"run_{r}", progress=progress)
+                 run_dir=None if backup_dir is None else backup_dir / f"run_{r}", progress=progress,
+                 probes=probe_targets)
         for r in range(repeats)
     ]
     acc = np.array([r["test_accuracy"] for r in runs])
@@ -380,55 +396,3 @@ def train_and_evaluate(
         "parameters": parameters,
         "versions": versions(),
     }
-
-
-def compare_training(
-    model_name: str,
-    conditions: dict,
-    test: tuple,
-    **train_kwargs,
-) -> tuple[pd.DataFrame, dict]:
-    """Train the same model with the same settings and seeds under several conditions.
-
-    Parameters
-    ----------
-    model_name : str
-    conditions : dict of name -> (images, labels) or (images, labels, Augmentation)
-        E.g. ``{"original": (x, y), "mixed": (xm, y), "mixed+augment": (xm, y, Augmentation())}``.
-    test : (images, labels)
-        One clean test set for every condition.
-    **train_kwargs
-        Passed to :func:`train_and_evaluate` (``epochs``, ``repeats``, ``seed``, ...). With
-        ``backup_dir``, each condition backs up into a sub-folder of it named after the
-        condition.
-
-    Returns
-    -------
-    table : DataFrame
-        One row per condition: ``test_accuracy_mean``, ``test_accuracy_std``,
-        ``test_loss_mean``, ``test_loss_std``, ``repeats``, ``fit_seconds_mean``, and
-        ``accuracy_drop`` (points below the first condition's mean accuracy).
-    records : dict of name -> the record of :func:`train_and_evaluate`
-    """
-    records = {}
-    backup_dir = train_kwargs.pop("backup_dir", None)
-    for name, condition in conditions.items():
-        images, labels, *rest = condition
-        folder = None if backup_dir is None else Path(backup_dir) / _folder_name(name)
-        records[name] = train_and_evaluate(model_name, (images, labels), test,
-                                           augment=rest[0] if rest else None, backup_dir=folder, **train_kwargs)
-    rows = []
-    for name, rec in records.items():
-        rows.append({"condition": name, "test_accuracy_mean": rec["test_accuracy_mean"],
-                     "test_accuracy_std": rec["test_accuracy_std"], "test_loss_mean": rec["test_loss_mean"],
-                     "test_loss_std": rec["test_loss_std"], "repeats": len(rec["runs"]),
-                     "fit_seconds_mean": float(np.mean([r["fit_seconds"] for r in rec["runs"]]))})
-    table = pd.DataFrame(rows).set_index("condition")
-    table["accuracy_drop"] = 100 * (table["test_accuracy_mean"].iloc[0] - table["test_accuracy_mean"])
-    return table, records
-
-
-def _folder_name(name) -> str:
-    """A file-system-safe folder name for a condition, distinct for distinct names."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._") or "condition"
-    return f"{safe[:60]}-{hashlib.sha256(str(name).encode()).hexdigest()[:8]}"

@@ -119,6 +119,9 @@ SCORECARD_FIELDS = {
     "worst_membership_auc": "the headline: the best membership AUC over every attack that ran (exact, robust, "
                             "adaptive), the attacker holding the exact released images",
     "worst_membership_attack": "which attack that was",
+    "model_membership_auc": "loss-threshold membership inference on the trained model (originals in training vs "
+                            "held out; 0.5 = chance), mean over repeats: what the released model leaks",
+    "model_membership_tpr_at_1pct_fpr": "its members detected at 1% false positives, mean over repeats",
 }
 
 #: kind -> (required fields, optional fields); ``study`` also has ``rows``.
