@@ -17,7 +17,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 def test_every_notebook_has_a_paired_script_that_agrees():
     assert [nb.stem for nb in NOTEBOOKS] == ["00_explore", "01_mixing", "02_training", "03_augmentation", "04_analysis",
-                                             "05_privacy", "06_schemes"]
+                                             "05_privacy", "06_schemes", "07_frontier"]
     for path in NOTEBOOKS:
         script = jupytext.read(path.with_suffix(".py"))
         notebook = nbformat.read(path, as_version=4)
@@ -122,6 +122,24 @@ def test_schemes_notebook(tmp_path):
     assert (rows["visualmixer"]["attack_block_height"], rows["visualmixer"]["attack_block_width"]) == (8, 8)
     assert rows["visualmixer"]["reid_top1"] > 0.9
     assert {"privacy_utility.png", "schemes_examples.png", "study.csv"} <= {p.name for p in out.iterdir()}
+
+
+@pytest.mark.slow
+def test_frontier_notebook(tmp_path):
+    schemes = [{"scheme": "none"}, {"scheme": "pbm", "block": [5, 5]}, {"scheme": "dppix", "epsilon": 0.1, "cell": 5},
+               {"scheme": "pbm_noise", "block": [5, 5], "sigma": 32.0}]
+    out, results = execute("07_frontier", tmp_path, schemes=schemes, matchers=["pixel", "blocks", "blocks_robust"],
+                           epochs=1, repeats=2)
+    rows = rows_by_setting(results)
+    assert list(rows) == ["none", "pbm block=5x5", "dppix epsilon=0.1", "pbm_noise sigma=32.0"]
+    for row in rows.values():  # both privacy axes and the utility, with the attack named
+        assert row["worst_reid_attack"] and row["worst_membership_attack"]
+        assert 0 <= row["model_membership_auc"] <= 1 and row["test_accuracy_std"] is not None
+    # the adaptive attacks beat the noise defence that the fixed matchers miss
+    assert rows["pbm_noise sigma=32.0"]["worst_reid_top1"] > rows["pbm_noise sigma=32.0"]["reid_top1"]
+    assert rows["dppix epsilon=0.1"]["worst_reid_top1"] < 0.5  # strong noise: the faces are not named
+    assert {"frontier_reid.png", "frontier_membership.png", "frontier_model_membership.png"} <= {
+        p.name for p in out.iterdir()}
 
 
 @pytest.mark.slow
