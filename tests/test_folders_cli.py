@@ -142,3 +142,23 @@ def test_cli_refuses_abbreviations_and_suggests_the_option(capsys):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2 and hint in capsys.readouterr().err
+
+
+def test_streamed_folder_mixing_gives_mix_blocks_bytes_whatever_the_chunk_and_workers(src, tmp_path, monkeypatch):
+    from pbmlib.pbm import folders
+    from pbmlib.pbm.mixing import gather_blocks
+
+    originals = load_folder(src)
+    monkeypatch.setattr(folders, "_CHUNK_BYTES", 3 * 24 * 32 * 3)  # three images per chunk: four chunks
+    results = {}
+    for workers in (1, 2):
+        dst = tmp_path / f"dst{workers}"
+        manifest = mix_folder(src, dst, block=(8, 8), n_donors=3, seed=4, workers=workers)
+        mixed = load_folder(dst)
+        output_of = dict(zip(manifest["files"], manifest["outputs"]))
+        by_source = {name: mixed.images[mixed.files.index(output_of[name])] for name in originals.files}
+        results[workers] = np.stack([by_source[name] for name in originals.files])
+        assert not (tmp_path / f"dst{workers}.private" / "decoding").exists()  # the decoded originals are gone
+    np.testing.assert_array_equal(results[1], results[2])
+    _, sources = load_private(tmp_path / "dst1.private")  # chunk by chunk = the whole gather at once
+    np.testing.assert_array_equal(results[1], gather_blocks(originals.images, sources))

@@ -356,7 +356,7 @@ def test_out_of_memory_is_one_line_exit_1(src, tmp_path, monkeypatch, capsys):
     def no_memory(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(folders, "mix_blocks", no_memory)
+    monkeypatch.setattr(folders, "gather_blocks", no_memory)
     assert main(["mix", str(src), str(tmp_path / "dst"), "--block", "8x8", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("pbm mix: error: out of memory") and err.count("\n") == 1
@@ -374,7 +374,7 @@ def test_an_internal_error_is_one_line_exit_1(src, tmp_path, monkeypatch, capsys
     def broken(*args, **kwargs):
         raise TypeError("unexpected thing")
 
-    monkeypatch.setattr(folders, "mix_blocks", broken)
+    monkeypatch.setattr(folders, "gather_blocks", broken)
     monkeypatch.delenv("PBM_TRACEBACK", raising=False)
     assert main(["mix", str(src), str(tmp_path / "dst"), "--block", "8x8", "--quiet"]) == 1
     err = capsys.readouterr().err

@@ -57,7 +57,6 @@ __all__ = ["load_store", "build_store", "open_store", "stale_reason", "store_man
 
 FORMAT = "pbmlib-image-store"
 VERSION = 1
-RESAMPLE = "bilinear"  # the filter of pbmlib.data.datasets.read_image
 _MANIFEST = "store.json"
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -160,7 +159,8 @@ def open_store(store: str | os.PathLike) -> ImageSet:
                                                        f"mode {manifest['mode']})")
 
 
-def stale_reason(root: str | os.PathLike, store: str | os.PathLike, *, size=None, mode: str | None = None) -> str | None:
+def stale_reason(root: str | os.PathLike, store: str | os.PathLike, *, size=None, mode: str | None = None,
+                 resample: str = "bilinear") -> str | None:
     """Why ``store`` cannot be reused for ``root`` with these options, or None when it can.
 
     Parameters
@@ -187,7 +187,7 @@ def stale_reason(root: str | os.PathLike, store: str | os.PathLike, *, size=None
         return str(exc)
     if manifest["source"] != str(root.resolve()):
         return f"it was made from {manifest['source']}, not {root.resolve()}"
-    for name, value in (("size", size), ("mode", mode), ("resample", RESAMPLE)):
+    for name, value in (("size", size), ("mode", mode), ("resample", resample)):
         if manifest.get(name) != value:
             return f"it was made with {name}={manifest.get(name)!r}, not {value!r}"
     files, _ = list_image_folder(root)
@@ -197,7 +197,7 @@ def stale_reason(root: str | os.PathLike, store: str | os.PathLike, *, size=None
 
 
 def load_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None, mode: str | None = None,
-               workers: int | None = None, chunk_size: int = 256) -> ImageSet:
+               resample: str = "bilinear", workers: int | None = None, chunk_size: int = 256) -> ImageSet:
     """The images of ``root`` from the store ``store``, decoding them first if needed.
 
     Reuses ``store`` when it was made from ``root`` with the same options and the
@@ -212,7 +212,9 @@ def load_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None, 
     store : path
         Folder of the store (created; an existing store is replaced when stale).
     size : None, int or (height, width)
-        Resize every image (bilinear); None keeps the sizes, which must then agree.
+        Resize every image; None keeps the sizes, which must then agree.
+    resample : {"bilinear", "lanczos", "bicubic", "nearest"}, default="bilinear"
+        The resize filter (see :func:`pbmlib.data.datasets.read_image`).
     mode : None, "L" or "RGB"
         See :func:`pbmlib.data.datasets.read_image`.
     workers : int, optional
@@ -236,16 +238,17 @@ def load_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None, 
     >>> data.images.shape, data.labels.tolist()
     ((2, 8, 8), ['a', 'b'])
     """
-    reason = stale_reason(root, store, size=size, mode=mode)
+    reason = stale_reason(root, store, size=size, mode=mode, resample=resample)
     if reason is not None:
         with _build_lock(Path(store)):
-            if stale_reason(root, store, size=size, mode=mode) is not None:  # not built meanwhile
-                build_store(root, store, size=size, mode=mode, workers=workers, chunk_size=chunk_size)
+            if stale_reason(root, store, size=size, mode=mode, resample=resample) is not None:  # not built meanwhile
+                build_store(root, store, size=size, mode=mode, resample=resample, workers=workers,
+                            chunk_size=chunk_size)
     return open_store(store)
 
 
 def build_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None, mode: str | None = None,
-                workers: int | None = None, chunk_size: int = 256) -> dict:
+                resample: str = "bilinear", workers: int | None = None, chunk_size: int = 256) -> dict:
     """Decode every image of ``root`` into a new store at ``store`` (always; see :func:`load_store`).
 
     The store is written into a temporary folder beside ``store`` and renamed into place
@@ -254,7 +257,7 @@ def build_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None,
 
     Parameters
     ----------
-    root, store, size, mode, workers, chunk_size
+    root, store, size, mode, resample, workers, chunk_size
         As for :func:`load_store`.
 
     Returns
@@ -281,7 +284,7 @@ def build_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None,
     started = time.perf_counter()
     files, labels = list_image_folder(root)
     fingerprint = _fingerprint(root, files)
-    first = read_image(files[0], size=size, mode=mode)
+    first = read_image(files[0], size=size, mode=mode, resample=resample)
     shape = (len(files), *first.shape)
     store.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_temporaries(store)
@@ -291,7 +294,7 @@ def build_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None,
         images_path = tmp / "images.npy"
         _preallocate(images_path, shape, store)
         chunks = [(lo, [str(f) for f in files[lo:lo + chunk_size]]) for lo in range(0, len(files), chunk_size)]
-        task = dict(images_path=str(images_path), size=size, mode=mode, shape=first.shape)
+        task = dict(images_path=str(images_path), size=size, mode=mode, resample=resample, shape=first.shape)
         if workers == 1 or len(chunks) == 1:
             for lo, names in chunks:
                 _decode_chunk(lo, names, **task)
@@ -304,7 +307,7 @@ def build_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None,
         manifest = {
             "format": FORMAT, "version": VERSION, "source": str(root.resolve()), "fingerprint": fingerprint,
             "n_images": len(files), "image_shape": list(first.shape), "dtype": "uint8", "size": size, "mode": mode,
-            "resample": RESAMPLE, "classes": sorted(set(labels)), "build_id": uuid.uuid4().hex,
+            "resample": resample, "classes": sorted(set(labels)), "build_id": uuid.uuid4().hex,
             "build_seconds": round(time.perf_counter() - started, 3), "workers": workers, "chunk_size": chunk_size,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
         }
@@ -337,12 +340,12 @@ def _preallocate(path: Path, shape: tuple, store: Path) -> None:
                 # file systems without fallocate: blocks are reserved as the rows are written
 
 
-def _decode_chunk(lo: int, names: list[str], *, images_path: str, size, mode, shape) -> int:
+def _decode_chunk(lo: int, names: list[str], *, images_path: str, size, mode, resample, shape) -> int:
     """Decode ``names`` into rows ``lo:lo+len(names)`` of the store's ``images.npy``."""
     out = np.load(images_path, mmap_mode="r+")
     try:
         for i, name in enumerate(names):
-            image = read_image(name, size=size, mode=mode)
+            image = read_image(name, size=size, mode=mode, resample=resample)
             if image.shape != tuple(shape):
                 raise ValueError(f"{name}: image of shape {image.shape} differs from the first image's "
                                  f"{tuple(shape)}; pass size=(height, width) and mode='RGB' or mode='L' to give "

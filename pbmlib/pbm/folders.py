@@ -33,6 +33,7 @@ import time
 import uuid
 import warnings
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,9 @@ from .._io import (
     write_new_file,
 )
 from .._validation import check_block, check_bool, check_choice, check_positive_int, check_probability, check_rng
-from ..data.datasets import RESAMPLING, _parse_size, _stack, list_image_folder, read_image
-from .mixing import mix_blocks, n_blocks
+from ..data.datasets import RESAMPLING, _parse_size, list_image_folder
+from ..data.store import load_store
+from .mixing import gather_blocks, mixing_sources, n_blocks
 from .restoration import restoration_log10_probability
 
 __all__ = [
@@ -70,6 +72,8 @@ RELEASE_KIND = "pbm mix release"
 PRIVATE_KIND = "pbm mix private key"
 NAME_CHOICES = ("opaque", "keep")
 _STAGING_MARKER = ".pbm-incomplete"
+_STORE_DIR = "decoding"  # holds the store of decoded originals (and its lock), in the private staging folder
+_CHUNK_BYTES = 64 << 20  # images mixed and encoded at a time: peak memory is about this, whatever N
 _NAMES_STREAM = 0x6F70617175  # spawn key of the name permutation's stream: independent of the mixing draws
 
 PRIVATE_NOTE = """\
@@ -85,6 +89,10 @@ It is the key to the mixed images in {release}:
 Share only the release folder. Keep this one with the original images, or delete it if you
 do not need to trace outputs back to their sources.
 """
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def default_private_dir(dst: str | os.PathLike) -> Path:
@@ -305,6 +313,7 @@ def mix_folder(
     jpeg_quality: int | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    workers: int | None = None,
 ) -> dict:
     """Mix every image of ``src/<label>/`` with same-label blocks; write a release and, apart, its key.
 
@@ -352,6 +361,9 @@ def mix_folder(
         A non-empty folder that is not an earlier output is never replaced.
     progress : bool, default=False
         Show a tqdm progress bar while reading and writing.
+    workers : int, optional
+        Processes that decode and threads that encode (Pillow releases the GIL while it
+        encodes); default: the cores this process may use. The output does not depend on it.
 
     Returns
     -------
@@ -363,8 +375,14 @@ def mix_folder(
 
     Notes
     -----
-    Every argument is checked, every image read and mixed, and both JSON documents built
-    before anything is written. Both folders are then written under temporary names
+    Memory stays flat as the folder grows: the images are decoded once, in parallel, into
+    an on-disk uint8 store (:func:`pbmlib.data.store.load_store`, inside the private
+    staging folder, removed afterwards), the mixing is drawn for the whole set at once
+    (indices only), and the pixels are gathered from the memory map a chunk of images at
+    a time (about 64 MiB) into one reused buffer and encoded on every core. The same seed
+    gives the same bytes as :func:`pbmlib.mix_blocks` on the same images.
+
+    Every argument is checked before anything is written. Both folders are then written under temporary names
     beside their targets (``.<name>.incomplete-<random>.tmp``), ``release.json`` last, and
     renamed into place only when complete: ``dst`` is always either the earlier complete
     output or the new complete one, never a mixture; an interrupted run leaves only its
@@ -411,6 +429,8 @@ def mix_folder(
     strict = check_bool(strict, name="strict")
     overwrite = check_bool(overwrite, name="overwrite")
     progress = check_bool(progress, name="progress")
+    if workers is not None:
+        workers = check_positive_int(workers, name="workers")
     check_choice(names, NAME_CHOICES, name="names")
     format, quality = check_image_format(format, jpeg_quality)
     size = _parse_size(size)
@@ -439,82 +459,90 @@ def mix_folder(
         _check_replaceable(dst_r, "dst", overwrite, ("release", "legacy"))
         _check_replaceable(private_r, "private_dir", overwrite, ("private",))
 
-        # 3. Read, mix, name, and build every document; still nothing written.
-        started = time.perf_counter()
-        rel = [f.relative_to(src).as_posix() for f in files]
-        arrays = [read_image(f, size=size, mode=mode, resample=resample)
-                  for f in tqdm(files, desc="read", disable=not progress)]
-        images = _stack(arrays, rel)
-        del arrays
-        block = check_block(images.shape[1:3], block)
-        read_s = time.perf_counter() - started
-        t0 = time.perf_counter()
-        mixed, sources = mix_blocks(images, labels, block=block, n_donors=n_donors, rounds=rounds, p=p,
-                                    seed=mix_seed, allow_self=allow_self, strict=strict, return_sources=True)
-        mix_s = time.perf_counter() - t0
-        suffix = IMAGE_FORMATS[format][0]
-        outputs = _output_names(rel, labels, names, suffix, names_rng if names_rng is not None else mix_seed)
-
-        class_sizes = dict(Counter(labels))  # insertion order: first appearance
-        nb = n_blocks(images.shape[1:], block)
-        release_id = uuid.uuid4().hex
-        release = {
-            "kind": RELEASE_KIND,
-            "release_id": release_id,
-            "parameters": {"block": list(block), "n_donors": n_donors, "rounds": rounds, "p": p,
-                           "allow_self": allow_self, "size": list(size) if size else None, "mode": mode,
-                           "resample": resample},
-            "image_format": {"format": format, "suffix": suffix, "lossless": IMAGE_FORMATS[format][2],
-                             "jpeg_quality": quality},
-            "names": names,
-            "image_shape": list(images.shape[1:]),
-            "n_images": len(rel),
-            "class_sizes": class_sizes,
-            "n_blocks": nb,
-            "log10_restoration_probability": restoration_log10_probability(class_sizes, nb),
-            "key": "the provenance, seed and source names of this release are kept apart by its owner; "
-                   "they are not part of it",
-            "versions": versions(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        manifest = {
-            **release,
-            "kind": PRIVATE_KIND,
-            "key": "PRIVATE: this folder undoes the mixing of the release; never let it leave the owner",
-            "release_dir": str(dst_r),
-            "source": str(src_r),
-            **seed_record,
-            "files": rel,
-            "labels": labels,
-            "outputs": outputs,
-            "provenance": PROVENANCE_NAME,
-            "seconds": {"read": read_s, "mix": mix_s},
-        }
-        release_text = to_json(release)
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, sources=sources, files=np.array(rel), outputs=np.array(outputs))
-        provenance_bytes = buffer.getvalue()
-        note = PRIVATE_NOTE.format(release=dst_r).encode()
-
-        # 4. Write both folders under temporary names; release.json last; then rename into place.
+        # 3. Decode once into a store inside the private staging folder (decoded originals are as private
+        # as the key), draw the whole mixing (cheap: no pixels), build every document; the targets are
+        # still untouched.
         staged: list[Path] = []
         try:
-            t0 = time.perf_counter()
             release_stage = _new_staging(dst_r, private=False)
             staged.append(release_stage)
             private_stage = _new_staging(private_r, private=True)
             staged.append(private_stage)
+            started = time.perf_counter()
+            store = load_store(src_r, private_stage / _STORE_DIR / "store", size=size, mode=mode, resample=resample,
+                               workers=workers)
+            images = store.images  # a read-only memory map: never read whole into memory
+            rel = list(store.files)
+            read_s = time.perf_counter() - started
+            block = check_block(images.shape[1:3], block)
+            t0 = time.perf_counter()
+            sources = mixing_sources(labels, images.shape[1:], block=block, n_donors=n_donors, rounds=rounds, p=p,
+                                     seed=mix_seed, allow_self=allow_self, strict=strict)
+            suffix = IMAGE_FORMATS[format][0]
+            outputs = _output_names(rel, labels, names, suffix, names_rng if names_rng is not None else mix_seed)
+
+            class_sizes = dict(Counter(labels))  # insertion order: first appearance
+            nb = n_blocks(images.shape[1:], block)
+            release_id = uuid.uuid4().hex
+            release = {
+                "kind": RELEASE_KIND,
+                "release_id": release_id,
+                "parameters": {"block": list(block), "n_donors": n_donors, "rounds": rounds, "p": p,
+                               "allow_self": allow_self, "size": list(size) if size else None, "mode": mode,
+                               "resample": resample},
+                "image_format": {"format": format, "suffix": suffix, "lossless": IMAGE_FORMATS[format][2],
+                                 "jpeg_quality": quality},
+                "names": names,
+                "image_shape": list(images.shape[1:]),
+                "n_images": len(rel),
+                "class_sizes": class_sizes,
+                "n_blocks": nb,
+                "log10_restoration_probability": restoration_log10_probability(class_sizes, nb),
+                "key": "the provenance, seed and source names of this release are kept apart by its owner; "
+                       "they are not part of it",
+                "versions": versions(),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            manifest = {
+                **release,
+                "kind": PRIVATE_KIND,
+                "key": "PRIVATE: this folder undoes the mixing of the release; never let it leave the owner",
+                "release_dir": str(dst_r),
+                "source": str(src_r),
+                **seed_record,
+                "files": rel,
+                "labels": labels,
+                "outputs": outputs,
+                "provenance": PROVENANCE_NAME,
+                "seconds": {"read": read_s},
+            }
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, sources=sources, files=np.array(rel), outputs=np.array(outputs))
+            provenance_bytes = buffer.getvalue()
+            note = PRIVATE_NOTE.format(release=dst_r).encode()
+
+            # 4. Mix a chunk at a time from the memory map into one reused buffer, encode the chunk on every
+            # core, write both folders under temporary names (release.json last), then rename into place.
             for label in class_sizes:
                 os.mkdir(release_stage / str(label))
-            order = sorted(range(len(outputs)), key=outputs.__getitem__)  # write order says nothing of the source
-            for i in tqdm(order, desc="write", disable=not progress):
-                write_new_file(release_stage / outputs[i], encode_image(mixed[i], format, quality))
-            write_s = time.perf_counter() - t0
-            manifest["seconds"]["write"] = write_s
+            order = np.array(sorted(range(len(outputs)), key=outputs.__getitem__))  # write order hides the source's
+            chunk = max(1, _CHUNK_BYTES // max(1, int(np.prod(images.shape[1:]))))
+            mixed = np.empty((min(chunk, len(order)),) + images.shape[1:], dtype=np.uint8)
+            with ThreadPoolExecutor(max_workers=workers or _cores()) as pool, \
+                    tqdm(total=len(order), desc="mix and write", disable=not progress) as bar:
+                for lo in range(0, len(order), chunk):
+                    index = order[lo:lo + chunk]
+                    part = gather_blocks(images, sources[index], out=mixed[:len(index)])
+                    encoded = pool.map(lambda image: encode_image(image, format, quality), part)
+                    for i, data in zip(index, encoded):
+                        write_new_file(release_stage / outputs[i], data)
+                    bar.update(len(index))
+            manifest["seconds"]["mix_and_write"] = time.perf_counter() - t0
+            shutil.rmtree(private_stage / _STORE_DIR)  # the decoded originals do not stay
             write_new_file(private_stage / PRIVATE_NOTE_NAME, note)
             write_new_file(private_stage / PROVENANCE_NAME, provenance_bytes)
             write_new_file(private_stage / MANIFEST_NAME, to_json(manifest).encode())
-            write_new_file(release_stage / RELEASE_NAME, release_text.encode())
+            write_new_file(release_stage / RELEASE_NAME, to_json(release).encode())
             _install(private_stage, private_r)
             staged.remove(private_stage)
             _install(release_stage, dst_r)

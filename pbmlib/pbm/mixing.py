@@ -45,7 +45,7 @@ from .._validation import (
     check_rng,
 )
 
-__all__ = ["mix_blocks", "draw_block_sources", "gather_blocks", "n_blocks"]
+__all__ = ["mix_blocks", "mixing_sources", "draw_block_sources", "gather_blocks", "n_blocks"]
 
 # Images gathered per np.take call: bounds the index array to a few MB.
 _CHUNK_SEGMENTS = 1 << 20
@@ -253,6 +253,55 @@ def gather_blocks(images: np.ndarray, sources: np.ndarray, *, out: np.ndarray | 
     return out
 
 
+def mixing_sources(
+    labels,
+    image_shape: tuple[int, ...],
+    *,
+    block: tuple[int, int],
+    n_donors: int = 10,
+    rounds: int = 1,
+    p: float = 0.5,
+    seed=None,
+    allow_self: bool = False,
+    strict: bool = False,
+) -> np.ndarray:
+    """The block provenance :func:`mix_blocks` gathers: which original each output block comes from.
+
+    Everything :func:`mix_blocks` decides, without reading a pixel: folder mixing draws
+    this once and then gathers chunk by chunk from a memory map (the same seed gives the
+    same bytes either way).
+
+    Parameters
+    ----------
+    labels : sequence of length N
+    image_shape : tuple
+        One image's shape ``(H, W[, C])``: the block must divide H and W.
+    block, n_donors, rounds, p, seed, allow_self, strict
+        As in :func:`mix_blocks` (single-image classes warn, or raise with ``strict``).
+
+    Returns
+    -------
+    sources : ndarray of shape (N, H // bh, W // bw), int64
+    """
+    hw = tuple(image_shape[:2])
+    codes, classes = check_labels(labels, len(labels))
+    bh, bw = check_block(hw, block)
+    strict = check_bool(strict, name="strict")
+    counts = np.bincount(codes, minlength=len(classes))
+    lonely = [classes[c] for c in np.flatnonzero(counts == 1)]
+    if lonely:
+        message = (
+            f"{len(lonely)} class(es) have a single image and no donor, so they stay unmixed "
+            f"(unprotected): {lonely[:10]}{' ...' if len(lonely) > 10 else ''}; "
+            f"drop or merge them, or add images"
+        )
+        if strict:
+            raise ValueError(message)
+        warnings.warn(message, UserWarning, stacklevel=3)
+    return draw_block_sources(codes, (hw[0] // bh, hw[1] // bw), n_donors=n_donors, rounds=rounds, p=p,
+                              allow_self=allow_self, seed=seed)
+
+
 def mix_blocks(
     images,
     labels,
@@ -325,24 +374,9 @@ def mix_blocks(
     ((6, 8, 8, 3), (6, 2, 2))
     """
     images = check_images(images)
-    codes, classes = check_labels(labels, images.shape[0])
-    bh, bw = check_block(images.shape[1:3], block)
-    strict = check_bool(strict, name="strict")
+    check_labels(labels, images.shape[0])
     return_sources = check_bool(return_sources, name="return_sources")
-    counts = np.bincount(codes, minlength=len(classes))
-    lonely = [classes[c] for c in np.flatnonzero(counts == 1)]
-    if lonely:
-        message = (
-            f"{len(lonely)} class(es) have a single image and no donor, so they stay unmixed "
-            f"(unprotected): {lonely[:10]}{' ...' if len(lonely) > 10 else ''}; "
-            f"drop or merge them, or add images"
-        )
-        if strict:
-            raise ValueError(message)
-        warnings.warn(message, UserWarning, stacklevel=2)
-    grid = (images.shape[1] // bh, images.shape[2] // bw)
-    sources = draw_block_sources(
-        codes, grid, n_donors=n_donors, rounds=rounds, p=p, allow_self=allow_self, seed=seed
-    )
+    sources = mixing_sources(labels, images.shape[1:], block=block, n_donors=n_donors, rounds=rounds, p=p, seed=seed,
+                             allow_self=allow_self, strict=strict)
     mixed = gather_blocks(images, sources, out=out)
     return (mixed, sources) if return_sources else mixed

@@ -72,7 +72,7 @@ def _mix(args) -> int:
         manifest = mix_folder(
             args.src, args.dst, private_dir=args.private_dir, names="keep" if args.keep_names else "opaque",
             size=args.size, mode=args.mode, resample=args.resample, format=args.format,
-            jpeg_quality=args.jpeg_quality,
+            jpeg_quality=args.jpeg_quality, workers=args.workers,
             overwrite=args.overwrite, progress=not args.quiet, block=args.block, n_donors=args.donors,
             rounds=args.rounds, p=args.p, seed=args.seed, allow_self=args.allow_self,
         )
@@ -386,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     mix.add_argument("--mode", choices=["L", "RGB"], default=None,
                      help="convert to grayscale, or to RGB (grey images get three equal channels, as the reference "
                           "code does) (default: keep the files' mode)")
+    mix.add_argument("--workers", type=int, default=None,
+                     help="processes that decode and threads that encode (default: every core this process may use)")
     mix.add_argument("--resample", choices=["bilinear", "lanczos", "bicubic", "nearest"], default="bilinear",
                      help="resize filter with --size (default bilinear; the reference code uses lanczos)")
     mix.add_argument("--format", choices=["png", "jpeg", "webp"], default="png",
