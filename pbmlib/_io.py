@@ -14,8 +14,10 @@ Rules every writer in pbmlib follows (and the helpers here implement):
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import json
+import mmap
 import os
 import platform
 import re
@@ -264,3 +266,52 @@ def versions() -> dict[str, str]:
     if keras_backend:
         found["keras_backend"] = keras_backend
     return found
+
+
+_LIBC = None
+
+
+def _madvise(start: int, length: int) -> None:
+    global _LIBC
+    if not hasattr(mmap, "MADV_DONTNEED"):  # not Linux/BSD: keep the pages
+        return
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+        _LIBC.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    _LIBC.madvise(start, length, mmap.MADV_DONTNEED)  # failure only keeps the pages resident
+
+
+def release_pages(images: np.ndarray) -> None:
+    """Drop every page of ``images`` from this process' resident set (they stay in the page cache).
+
+    For memory maps read through once (training epochs, folder mixing): the process'
+    resident memory then does not grow with the file. On systems without ``madvise``
+    nothing happens; on an array that is not a file mapping, use it never.
+
+    The whole span, not just the rows read: a page fault maps the neighbouring cached
+    pages too ("fault-around"). Unpopulated page tables are skipped, so this is cheap.
+    """
+    try:
+        from numpy.lib.array_utils import byte_bounds
+    except ImportError:  # numpy < 2
+        byte_bounds = np.byte_bounds
+    low, high = byte_bounds(images)
+    page = mmap.PAGESIZE
+    start = low // page * page  # rounded outwards to whole pages, all inside the mapping
+    _madvise(start, -(-high // page) * page - start)
+
+
+def shared_file_mapping(images) -> bool:
+    """True when ``images`` lies in a shared file mapping (np.memmap of mode "r" or "r+").
+
+    Only those pages may be dropped and read again from the file; a private ("c") map
+    or ordinary memory would lose its contents.
+    """
+    if not sys.platform.startswith("linux") or not isinstance(images, np.ndarray):
+        return False
+    obj = images
+    while isinstance(obj, np.ndarray):
+        if isinstance(obj, np.memmap):
+            return getattr(obj, "mode", None) in ("r", "r+", "readonly", "readwrite")
+        obj = obj.base
+    return False

@@ -20,13 +20,11 @@ itself is never copied, converted or expanded.
 
 from __future__ import annotations
 
-import ctypes
-import mmap
-import sys
 
 import keras
 import numpy as np
 
+from .._io import release_pages, shared_file_mapping
 from .._validation import check_images, check_positive_int, spawn_seeds
 from ..data.augmentation import Augmentation, augment_images
 
@@ -87,7 +85,7 @@ class ImageBatches(keras.utils.PyDataset):
                  augment: Augmentation | None = None, seed=None, repeat: bool = False, first_epoch: int = 0,
                  **kwargs):
         super().__init__(**kwargs)
-        self._release = _shared_file_mapping(images)
+        self._release = shared_file_mapping(images)
         self.images = check_images(images)  # a view: np.asarray keeps a memmap's buffer
         n_rows = self.images.shape[0]
         self.batch_size = check_positive_int(batch_size, name="batch_size")
@@ -165,7 +163,7 @@ class ImageBatches(keras.utils.PyDataset):
         rows = self.index[member]
         batch = self.images[rows]  # a uint8 copy of these rows only
         if self._release:
-            _release_pages(self.images)
+            release_pages(self.images)
         for k in np.flatnonzero(copy):  # offline augmentation: copy k of image member, same in every epoch
             child = np.random.SeedSequence(self._augment_seed.entropy,
                                            spawn_key=self._augment_seed.spawn_key + (int(copy[k]), int(member[k])))
@@ -176,46 +174,3 @@ class ImageBatches(keras.utils.PyDataset):
         if self.targets is None:
             return (x,)
         return x, self.targets[member]
-
-
-def _shared_file_mapping(images) -> bool:
-    """True when ``images`` lies in a shared file mapping (np.memmap of mode "r" or "r+").
-
-    Only those pages may be dropped and read again from the file; a private ("c") map
-    or ordinary memory would lose its contents.
-    """
-    if not sys.platform.startswith("linux") or not isinstance(images, np.ndarray):
-        return False
-    obj = images
-    while isinstance(obj, np.ndarray):
-        if isinstance(obj, np.memmap):
-            return getattr(obj, "mode", None) in ("r", "r+", "readonly", "readwrite")
-        obj = obj.base
-    return False
-
-
-_LIBC = None
-
-
-def _madvise(start: int, length: int) -> None:
-    global _LIBC
-    if _LIBC is None:
-        _LIBC = ctypes.CDLL(None, use_errno=True)
-        _LIBC.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    _LIBC.madvise(start, length, mmap.MADV_DONTNEED)  # failure only keeps the pages resident
-
-
-def _release_pages(images: np.ndarray) -> None:
-    """Drop every page of ``images`` from this process' resident set (they stay in the page cache).
-
-    The whole span, not just the rows read: a page fault maps the neighbouring cached
-    pages too ("fault-around"). Unpopulated page tables are skipped, so this is cheap.
-    """
-    try:
-        from numpy.lib.array_utils import byte_bounds
-    except ImportError:  # numpy < 2
-        byte_bounds = np.byte_bounds
-    low, high = byte_bounds(images)
-    page = mmap.PAGESIZE
-    start = low // page * page  # rounded outwards to whole pages, all inside the mapping
-    _madvise(start, -(-high // page) * page - start)

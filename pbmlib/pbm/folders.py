@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from .._io import (
+    release_pages,
+    shared_file_mapping,
     IMAGE_FORMATS,
     check_image_format,
     encode_image,
@@ -536,6 +538,8 @@ def mix_folder(
                     encoded = pool.map(lambda image: encode_image(image, format, quality), part)
                     for i, data in zip(index, encoded):
                         write_new_file(release_stage / outputs[i], data)
+                    if shared_file_mapping(images):  # read pages go back to the page cache: memory stays flat
+                        release_pages(images)
                     bar.update(len(index))
             manifest["seconds"]["mix_and_write"] = time.perf_counter() - t0
             shutil.rmtree(private_stage / _STORE_DIR)  # the decoded originals do not stay
