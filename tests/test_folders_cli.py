@@ -149,7 +149,7 @@ def test_streamed_folder_mixing_gives_mix_blocks_bytes_whatever_the_chunk_and_wo
     from pbmlib.pbm.mixing import gather_blocks
 
     originals = load_folder(src)
-    monkeypatch.setattr(folders, "_CHUNK_BYTES", 3 * 24 * 32 * 3)  # three images per chunk: four chunks
+    monkeypatch.setattr(folders, "_BATCH_IMAGES", 3)  # three images per batch (with one worker): four batches
     results = {}
     for workers in (1, 2):
         dst = tmp_path / f"dst{workers}"

@@ -75,7 +75,7 @@ PRIVATE_KIND = "pbm mix private key"
 NAME_CHOICES = ("opaque", "keep")
 _STAGING_MARKER = ".pbm-incomplete"
 _STORE_DIR = "decoding"  # holds the store of decoded originals (and its lock), in the private staging folder
-_CHUNK_BYTES = 64 << 20  # images mixed and encoded at a time: peak memory is about this, whatever N
+_BATCH_IMAGES = 32  # outputs mixed, encoded and written at a time (more with many cores): memory is flat in N
 _NAMES_STREAM = 0x6F70617175  # spawn key of the name permutation's stream: independent of the mixing draws
 
 PRIVATE_NOTE = """\
@@ -380,9 +380,10 @@ def mix_folder(
     Memory stays flat as the folder grows: the images are decoded once, in parallel, into
     an on-disk uint8 store (:func:`pbmlib.data.store.load_store`, inside the private
     staging folder, removed afterwards), the mixing is drawn for the whole set at once
-    (indices only), and the pixels are gathered from the memory map a chunk of images at
-    a time (about 64 MiB) into one reused buffer and encoded on every core. The same seed
-    gives the same bytes as :func:`pbmlib.mix_blocks` on the same images.
+    (indices only), and the pixels are gathered from the memory map a few dozen outputs
+    at a time into one reused buffer (the map's pages handed back after each batch) and
+    encoded on every core. The same seed gives the same bytes as :func:`pbmlib.mix_blocks`
+    on the same images.
 
     Every argument is checked before anything is written. Both folders are then written under temporary names
     beside their targets (``.<name>.incomplete-<random>.tmp``), ``release.json`` last, and
@@ -528,18 +529,19 @@ def mix_folder(
             for label in class_sizes:
                 os.mkdir(release_stage / str(label))
             order = np.array(sorted(range(len(outputs)), key=outputs.__getitem__))  # write order hides the source's
-            chunk = max(1, _CHUNK_BYTES // max(1, int(np.prod(images.shape[1:]))))
-            mixed = np.empty((min(chunk, len(order)),) + images.shape[1:], dtype=np.uint8)
-            with ThreadPoolExecutor(max_workers=workers or _cores()) as pool, \
+            threads = workers or _cores()
+            step = max(_BATCH_IMAGES, 4 * threads)
+            mixed = np.empty((min(step, len(order)),) + images.shape[1:], dtype=np.uint8)
+            release = shared_file_mapping(images)
+            with ThreadPoolExecutor(max_workers=threads) as pool, \
                     tqdm(total=len(order), desc="mix and write", disable=not progress) as bar:
-                for lo in range(0, len(order), chunk):
-                    index = order[lo:lo + chunk]
+                for lo in range(0, len(order), step):
+                    index = order[lo:lo + step]
                     part = gather_blocks(images, sources[index], out=mixed[:len(index)])
-                    encoded = pool.map(lambda image: encode_image(image, format, quality), part)
-                    for i, data in zip(index, encoded):
-                        write_new_file(release_stage / outputs[i], data)
-                    if shared_file_mapping(images):  # read pages go back to the page cache: memory stays flat
+                    if release:  # donors come from all over the map: hand its pages back (they stay cached)
                         release_pages(images)
+                    for i, data in zip(index, pool.map(lambda image: encode_image(image, format, quality), part)):
+                        write_new_file(release_stage / outputs[i], data)
                     bar.update(len(index))
             manifest["seconds"]["mix_and_write"] = time.perf_counter() - t0
             shutil.rmtree(private_stage / _STORE_DIR)  # the decoded originals do not stay
