@@ -532,13 +532,13 @@ def mix_folder(
             threads = workers or _cores()
             step = max(_BATCH_IMAGES, 4 * threads)
             mixed = np.empty((min(step, len(order)),) + images.shape[1:], dtype=np.uint8)
-            release = shared_file_mapping(images)
+            hand_back = shared_file_mapping(images)
             with ThreadPoolExecutor(max_workers=threads) as pool, \
                     tqdm(total=len(order), desc="mix and write", disable=not progress) as bar:
                 for lo in range(0, len(order), step):
                     index = order[lo:lo + step]
                     part = gather_blocks(images, sources[index], out=mixed[:len(index)])
-                    if release:  # donors come from all over the map: hand its pages back (they stay cached)
+                    if hand_back:  # donors come from all over the map: hand its pages back (they stay cached)
                         release_pages(images)
                     for i, data in zip(index, pool.map(lambda image: encode_image(image, format, quality), part)):
                         write_new_file(release_stage / outputs[i], data)
