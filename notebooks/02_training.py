@@ -37,6 +37,7 @@ learning_rate: float = 0.001  # learning rate
 repeats: int = 2  # trainings per condition (the paper uses 5)
 seed: int = 0  # seed for the split, the mixing and the first training
 baseline_cache: str = ""  # folder of trained baselines shared by a sweep's runs ("" trains the original here)
+backup_dir: str = ""  # folder that makes the trainings resumable (a sweep gives each run one); "" for none
 output_dir: str = "papermill_runs/manual/02_training"  # where results.json, CSV and PNG go
 
 # %%
@@ -46,9 +47,9 @@ from pbmlib.schemes import get_scheme
 from pbmlib.workbench.results import project_path, write_study
 
 parameters = dict(dataset=dataset, test_dataset=test_dataset, image_size=image_size, model_name=model_name,
-                  block_height=block_height, block_width=block_width, n_donors=n_donors, rounds=rounds, p=p, test_fraction=test_fraction,
-                  epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
-                  repeats=repeats, seed=seed, baseline_cache=baseline_cache, output_dir=output_dir)
+                  block_height=block_height, block_width=block_width, n_donors=n_donors, rounds=rounds, p=p,
+                  test_fraction=test_fraction, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                  learning_rate=learning_rate, repeats=repeats, seed=seed, output_dir=output_dir)
 data = pbmlib.load_dataset(dataset, size=image_size or None)
 test = pbmlib.load_dataset(test_dataset, size=image_size or None) if test_dataset else None
 out = project_path(output_dir)
@@ -57,7 +58,8 @@ mixing = get_scheme("pbm", block=(block_height, block_width), n_donors=n_donors,
 # %%
 table, records = run_study(data, [get_scheme("none"), mixing], model_name=model_name, epochs=epochs,
                            batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate, repeats=repeats,
-                           test_fraction=test_fraction, test=test, seed=seed, baseline_cache=baseline_cache or None)
+                           test_fraction=test_fraction, test=test, seed=seed, baseline_cache=baseline_cache or None,
+                           backup_dir=backup_dir or None)
 table[["setting", "n_blocks", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean", "accuracy_drop",
        "ssim_mean", "ssim_floor_mean"]].round(4)
 

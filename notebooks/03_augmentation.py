@@ -38,6 +38,7 @@ epochs: int = 10  # training epochs
 batch_size: int = 32  # batch size
 repeats: int = 2  # trainings per condition
 seed: int = 0  # seed for the split, the mixing, the augmentation and the first training
+backup_dir: str = ""  # folder that makes the trainings resumable (a sweep gives each run one); "" for none
 output_dir: str = "papermill_runs/manual/03_augmentation"  # where results.json, CSV and PNG go
 
 # %%
@@ -63,7 +64,8 @@ show_pairs(mixed, augment_images(mixed, augmentation=augmentation, seed=seed), n
 
 # %%
 table, records = run_study(data, [mixing, (mixing, augmentation)], model_name=model_name, epochs=epochs,
-                           batch_size=batch_size, repeats=repeats, test_fraction=test_fraction, seed=seed)
+                           batch_size=batch_size, repeats=repeats, test_fraction=test_fraction, seed=seed,
+                           backup_dir=backup_dir or None)
 table[["setting", "n_blocks", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean"]].round(4)
 
 # %%

@@ -47,6 +47,7 @@ epochs: int = 12  # training epochs
 repeats: int = 2  # trainings per setting
 test_fraction: float = 0.3  # held-out share: the clean test set and the membership non-members
 seed: int = 0  # seed for the split, the protections and the training
+backup_dir: str = ""  # folder that makes the trainings resumable (a sweep gives each run one); "" for none
 output_dir: str = "papermill_runs/manual/05_privacy"  # where results.json, CSV and PNG go
 
 # %%
@@ -73,7 +74,7 @@ show_schemes({s.label: s.fit_protect(data.images, data.labels, seed=seed)[:4] fo
 # %%
 table, records = run_study(data, schemes, train=train, scorecard=True, attack_block=attack_block, matchers=matchers,
                            copies=copies, inversion=inversion, epochs=epochs, repeats=repeats,
-                           test_fraction=test_fraction, seed=seed)
+                           test_fraction=test_fraction, seed=seed, backup_dir=backup_dir or None)
 columns = ["setting", "ssim_mean", "ssim_floor_mean"] + [f"reid_top1_{m}" for m in matchers] + [
     "reid_top1_reassembled", "reid_top1_inverted", "membership_auc", "membership_auc_robust",
     "membership_tpr_at_1pct_fpr", "blocks_verbatim_fraction", "blocks_verbatim_floor", "reid_top1",

@@ -45,6 +45,7 @@ max_accuracy_drop: float = 5.0  # the target's utility cost, in points
 max_membership_auc: float = 0.6  # the target's membership AUC
 max_reid_top1: float = 0.2  # the target's re-identification rate
 seed: int = 0  # seed of the split, the schemes' keys and noise, and the trainings
+backup_dir: str = ""  # folder that makes the trainings resumable (a sweep gives each run one); "" for none
 output_dir: str = "papermill_runs/manual/07_frontier"  # where results.json, CSV and PNG go
 
 # %%
@@ -66,7 +67,7 @@ print(len(data), "images;", [s.label for s in built])
 # %%
 table, records = run_study(data, built, scorecard=True, adaptive=True, model_membership=True,
                            attack_block=attack_block, matchers=matchers, inversion=inversion, epochs=epochs,
-                           repeats=repeats, test_fraction=test_fraction, seed=seed)
+                           repeats=repeats, test_fraction=test_fraction, seed=seed, backup_dir=backup_dir or None)
 table["meets_target"] = ((table["accuracy_drop"] <= max_accuracy_drop)
                          & (table["worst_membership_auc"] < max_membership_auc)
                          & (table["worst_reid_top1"] < max_reid_top1))

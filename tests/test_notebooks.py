@@ -210,3 +210,42 @@ def test_a_notebook_run_and_saved_in_jupyterlab_commits_cleanly(tmp_path):
         [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in committed.cells]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in stripped.cells
                if c.cell_type == "code")
+
+
+@pytest.mark.slow
+def test_a_training_killed_with_its_sweep_resumes_from_its_last_epoch(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from pbmlib.workbench.sweeps import run_sweep
+
+    stage = {"name": "training", "notebook": str(ROOT / "notebooks" / "02_training.ipynb"),
+             "parameters": {"dataset": "faces", "epochs": 25, "repeats": 1, "block_height": 5, "block_width": 5}}
+    config = tmp_path / "resume.yaml"
+    config.write_text(yaml.safe_dump({"name": "resume", "output_root": str(tmp_path / "runs"), "workers": 1,
+                                      "stages": [stage]}))
+    history = tmp_path / "runs" / "resume" / ".work" / "training" / "backup" / "none" / "run_0" / "history.json"
+    sweep = subprocess.Popen([sys.executable, "-m", "pbmlib.workbench.cli", "sweep", str(config), "--quiet",
+                              "--no-analysis"], start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while not (history.exists() and len(json.loads(history.read_text())["history"]) >= 3):
+            assert time.time() < deadline and sweep.poll() is None, "the training never got to epoch 3"
+            time.sleep(0.2)
+    finally:
+        os.killpg(sweep.pid, signal.SIGKILL)
+        sweep.wait()
+    done = len(json.loads(history.read_text())["history"])
+    summary = run_sweep(config, progress=False, analysis=False)
+    assert summary["finished"] == ["training"]
+    records = json.loads((Path(summary["sweep_dir"]) / "training" / "training.json").read_text())
+    resumed = records["none"]["runs"][0]
+    assert resumed["resumed_from_epoch"] >= done >= 3  # it went on from the backup, not from scratch
+    assert [h["epoch"] for h in resumed["history"]] == list(range(1, 26))
+    assert not (Path(summary["sweep_dir"]) / ".work").exists()  # the backup goes once the run finished

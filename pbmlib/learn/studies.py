@@ -15,7 +15,9 @@ The study never asks which scheme it holds: everything scheme-specific comes fro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -101,6 +103,7 @@ def run_study(
     seed=None,
     test: ImageSet | None = None,
     baseline_cache=None,
+    backup_dir=None,
     progress=None,
 ) -> tuple[pd.DataFrame, dict]:
     """Protect, measure, train and (optionally) attack under every condition, on one split.
@@ -162,6 +165,11 @@ def run_study(
         data, split, model, settings and seed, and reuse its record in every study that
         asks (:class:`pbmlib.learn.baselines.BaselineCache`); the row's
         ``baseline_reused`` says whether this study reused one.
+    backup_dir : path, optional
+        Make every training resumable (Keras' ``BackupAndRestore``, see
+        :func:`pbmlib.learn.training.train_and_evaluate`): one sub-folder per condition; a
+        study killed part-way and run again resumes each training after its last finished
+        epoch and skips finished ones.
     progress : callable, optional
         ``progress(done, total)`` after each condition.
 
@@ -242,10 +250,13 @@ def run_study(
 
             probes = ({"members": (scheme.protect_test(x), y), "non_members": test} if model_membership else None)
 
+            backup = None if backup_dir is None else Path(backup_dir) / _folder_name(condition.label)
+
             def fit(protected=protected, test=test, condition=condition, scheme=scheme, settings=settings,
-                    probes=probes):
+                    probes=probes, backup=backup):
                 return train_and_evaluate(model_name, (protected, y), test, augment=condition.augment,
-                                          adaptation=scheme.adaptation, probes=probes, **settings)
+                                          adaptation=scheme.adaptation, probes=probes, backup_dir=backup,
+                                          **settings)
 
             if cache is not None and row["reference"]:
                 key = baseline_key((protected, y), test, {"model_name": model_name, **settings,
@@ -267,6 +278,11 @@ def run_study(
     if train and len(reference):
         table["accuracy_drop"] = 100 * (reference.iloc[0] - table["test_accuracy_mean"])
     return table, records
+
+
+def _folder_name(label: str) -> str:
+    """A condition's backup folder: its label with anything but letters, digits, '.', '-' as '_'."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", label).strip("_") or "condition"
 
 
 def _model_membership(record: dict) -> dict:

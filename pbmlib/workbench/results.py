@@ -41,6 +41,7 @@ __all__ = ["RESULTS_NAME", "KINDS", "STUDY_ROW_FIELDS", "SCORECARD_FIELDS", "wri
            "collect_results", "to_json_value"]
 
 RESULTS_NAME = "results.json"
+TRAINING_NAME = "training.json"
 
 #: Every row of a study table: name -> meaning. All present in every row (null where not measured).
 STUDY_ROW_FIELDS = {
@@ -257,7 +258,8 @@ def collect_results(sweep_dir: str | os.PathLike) -> dict:
 
 def write_study(output_dir: str | os.PathLike, parameters: dict, table, records: dict | None = None) -> Path:
     """Write a study's outputs: ``study.csv`` (the table), ``results.json`` (kind ``study``) and,
-    with training records, ``learning_curves.png`` and ``accuracy.png``.
+    with training records, ``training.json`` (every training's record: per-epoch history,
+    per-run accuracy, whether it resumed from a backup), ``learning_curves.png`` and ``accuracy.png``.
 
     Parameters
     ----------
@@ -278,6 +280,7 @@ def write_study(output_dir: str | os.PathLike, parameters: dict, table, records:
     write_bytes_atomic(out / "study.csv", table.to_csv(index=False).encode())
     figures = []
     if records:
+        write_bytes_atomic(out / TRAINING_NAME, (json.dumps(to_json_value(records), indent=1) + "\n").encode())
         from .plotting import save_training_figures
 
         figures = save_training_figures(records, out)

@@ -27,9 +27,11 @@ The sweep folder ``<output_root>/<name>/`` holds:
 ``<run>/``
     A finished run: the executed notebook, its files and ``run.json`` (parameters, the
     run's *fingerprint*, the final folder, the git commit of the code, versions).
-``.work/<run>/``
-    A run in progress. Every run executes there and is moved to ``<run>/`` only when it
-    succeeded, so a run that died half way never looks finished.
+``.work/<run>/<attempt>/``
+    A run in progress. Every attempt executes in its own folder and is moved to ``<run>/``
+    only when it succeeded, so a run that died half way never looks finished.
+    ``.work/<run>/backup/`` keeps its trainings' backups across attempts (notebooks that
+    declare ``backup_dir``): a restarted run resumes from its last finished epoch.
 ``failed/<run>/``
     A run that raised: ``error.json`` and the executed notebook with its traceback.
 ``stale/<run>/``
@@ -92,6 +94,7 @@ STALE_DIR = "stale"
 RECORDS_DIR = "sweeps"
 ANALYSIS_DIR = "analysis"
 BASELINES_DIR = "baselines"
+BACKUP_DIR = "backup"  # inside .work/<run>/: training backups, kept until the run finishes
 #: Folder names of the sweep itself; no stage may take one.
 RESERVED_NAMES = frozenset({FAILED_DIR, STALE_DIR, RECORDS_DIR, ANALYSIS_DIR, BASELINES_DIR})
 
@@ -710,15 +713,23 @@ def _execute(run: Run, sweep_dir: Path, kernel_name: str | None, git: tuple) -> 
 
 
 def _injected(run: Run, sweep_dir: Path) -> dict:
-    """Parameters the sweep gives a notebook that declares them and is not given them by the config:
-    ``baseline_cache``, the sweep's shared folder of trained baselines (see
-    :class:`pbmlib.learn.baselines.BaselineCache`). Not part of the fingerprint: a cached baseline is
-    the same record the run would train."""
+    """Parameters the sweep gives a notebook that declares them and is not given them by the config.
+
+    ``baseline_cache``: the sweep's shared folder of trained baselines (see
+    :class:`pbmlib.learn.baselines.BaselineCache`). ``backup_dir``: ``.work/<run>/backup``,
+    kept across attempts and invocations until the run finishes, so a training killed
+    part-way (with its worker or its sweep) resumes from its last finished epoch (Keras'
+    ``BackupAndRestore``). Neither is part of the fingerprint: both give the same results.
+    """
     import papermill as pm
 
-    if "baseline_cache" in pm.inspect_notebook(str(run.notebook)):
-        return {"baseline_cache": str(_inside(sweep_dir, BASELINES_DIR))}
-    return {}
+    declared = pm.inspect_notebook(str(run.notebook))
+    given = {}
+    if "baseline_cache" in declared:
+        given["baseline_cache"] = str(_inside(sweep_dir, BASELINES_DIR))
+    if "backup_dir" in declared:
+        given["backup_dir"] = str(_inside(sweep_dir, WORK_DIR, run.run_id, BACKUP_DIR))
+    return given
 
 
 def _remove_if_empty(path: Path) -> None:
@@ -827,8 +838,10 @@ def _run_locked(config, runs, sweep_dir, workers, kernel_name, progress, analysi
         _check_own_folder(sweep_dir / own)
     work_root = _inside(sweep_dir, WORK_DIR)
     if work_root.is_dir():  # attempts interrupted earlier; no other sweep can be using them
-        for leftover in work_root.iterdir():
-            _remove(leftover)
+        for run_work in work_root.iterdir():  # their training backups stay: the run resumes from them
+            for leftover in (run_work.iterdir() if run_work.is_dir() and not run_work.is_symlink() else [run_work]):
+                if leftover.name != BACKUP_DIR or leftover.parent == work_root:
+                    _remove(leftover)
     states = {run.run_id: _run_state(sweep_dir, run) for run in runs}
     todo = [run for run in runs if states[run.run_id] != "finished"]
     skipped = [run.run_id for run in runs if states[run.run_id] == "finished"]
