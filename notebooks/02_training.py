@@ -59,7 +59,7 @@ mixing = get_scheme("pbm", block=(block_height, block_width), n_donors=n_donors,
 table, records = run_study(data, [get_scheme("none"), mixing], model_name=model_name, epochs=epochs,
                            batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate, repeats=repeats,
                            test_fraction=test_fraction, test=test, seed=seed, baseline_cache=baseline_cache or None,
-                           backup_dir=backup_dir or None)
+                           backup_dir=backup_dir or None, progress=True)
 table[["setting", "n_blocks", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean", "accuracy_drop",
        "ssim_mean", "ssim_floor_mean"]].round(4)
 

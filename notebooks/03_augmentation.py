@@ -65,7 +65,7 @@ show_pairs(mixed, augment_images(mixed, augmentation=augmentation, seed=seed), n
 # %%
 table, records = run_study(data, [mixing, (mixing, augmentation)], model_name=model_name, epochs=epochs,
                            batch_size=batch_size, repeats=repeats, test_fraction=test_fraction, seed=seed,
-                           backup_dir=backup_dir or None)
+                           backup_dir=backup_dir or None, progress=True)
 table[["setting", "n_blocks", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean"]].round(4)
 
 # %%

@@ -74,7 +74,8 @@ show_schemes({s.label: s.fit_protect(data.images, data.labels, seed=seed)[:4] fo
 # %%
 table, records = run_study(data, schemes, train=train, scorecard=True, attack_block=attack_block, matchers=matchers,
                            copies=copies, inversion=inversion, epochs=epochs, repeats=repeats,
-                           test_fraction=test_fraction, seed=seed, backup_dir=backup_dir or None)
+                           test_fraction=test_fraction, seed=seed,
+                           backup_dir=backup_dir or None, progress=True)
 columns = ["setting", "ssim_mean", "ssim_floor_mean"] + [f"reid_top1_{m}" for m in matchers] + [
     "reid_top1_reassembled", "reid_top1_inverted", "membership_auc", "membership_auc_robust",
     "membership_tpr_at_1pct_fpr", "blocks_verbatim_fraction", "blocks_verbatim_floor", "reid_top1",

@@ -65,7 +65,7 @@ show_schemes({s.label: s.fit_protect(data.images, data.labels, seed=seed)[:4] fo
 # %%
 table, records = run_study(data, built, scorecard=True, attack_block=attack_block, matchers=matchers, copies=copies,
                            inversion=inversion, epochs=epochs, repeats=repeats, test_fraction=test_fraction, seed=seed,
-                           backup_dir=backup_dir or None)
+                           backup_dir=backup_dir or None, progress=True)
 columns = ["setting", "test_accuracy_mean", "test_accuracy_std", "accuracy_drop", "ssim_mean", "ssim_floor_mean",
            "reid_top1", "reid_top1_attack", "membership_auc", "membership_auc_robust", "blocks_verbatim_fraction"]
 columns += [f"{m}_{c}" for c in copies if c != "exact" for m in ("reid_top1", "membership_auc_robust")]

@@ -67,7 +67,8 @@ print(len(data), "images;", [s.label for s in built])
 # %%
 table, records = run_study(data, built, scorecard=True, adaptive=True, model_membership=True,
                            attack_block=attack_block, matchers=matchers, inversion=inversion, epochs=epochs,
-                           repeats=repeats, test_fraction=test_fraction, seed=seed, backup_dir=backup_dir or None)
+                           repeats=repeats, test_fraction=test_fraction, seed=seed,
+                           backup_dir=backup_dir or None, progress=True)
 table["meets_target"] = ((table["accuracy_drop"] <= max_accuracy_drop)
                          & (table["worst_membership_auc"] < max_membership_auc)
                          & (table["worst_reid_top1"] < max_reid_top1))

@@ -1,6 +1,7 @@
 """run_study: the one study behind the CLI, the notebooks and the quick-sweep widget."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import pbmlib
@@ -28,7 +29,7 @@ def test_rows_carry_the_schema_and_the_schemes_own_geometry(faces):
     # VisualMixer is attacked with its own windows; blur, without geometry, with the study's guess
     assert rows.loc["visualmixer window=5 levels=1", "attack_block_height"] == 5
     assert rows.loc["visualmixer window=5 levels=1", "reid_top1_mosaic"] > 0.9
-    assert rows.loc["blur sigma=1.0", "attack_block_height"] == 25 and np.isnan(rows.loc["blur sigma=1.0", "n_blocks"])
+    assert rows.loc["blur sigma=1.0", "attack_block_height"] == 25 and pd.isna(rows.loc["blur sigma=1.0", "n_blocks"])
     assert rows.loc["pbm block=5x5", "log10_restoration_probability"] < -1000
     assert np.isnan(rows.loc["none", "log10_restoration_probability"])
     assert rows["ssim_excess"].to_numpy() == pytest.approx((rows["ssim_mean"] - rows["ssim_floor_mean"]).to_numpy())

@@ -170,8 +170,10 @@ def run_study(
         :func:`pbmlib.learn.training.train_and_evaluate`): one sub-folder per condition; a
         study killed part-way and run again resumes each training after its last finished
         epoch and skips finished ones.
-    progress : callable, optional
-        ``progress(done, total)`` after each condition.
+    progress : None, True or callable, default=None
+        True shows one progress bar over the whole study (every epoch of every repeat of
+        every condition; conditions without training count one step); a callable is called
+        as ``progress(done, total)`` with the same steps (the widgets' bars).
 
     Returns
     -------
@@ -216,7 +218,11 @@ def run_study(
             fitted[condition.scheme.label] = condition.scheme.clone().fit(x, y, seed=scheme_seed)
     rows, records = [], {}
     protected_label, protected = None, None
+    per_condition = epochs * repeats if train else 1
+    steps = _Steps(progress, total=per_condition * len(conditions))
+    step = lambda: steps.update(1)  # noqa: E731 - one epoch of one repeat
     for done, condition in enumerate(conditions, start=1):
+        base = (done - 1) * per_condition
         scheme = fitted[condition.scheme.label]
         if protected_label != scheme.label:
             protected_label, protected = None, None  # free the previous set first
@@ -256,7 +262,7 @@ def run_study(
                     probes=probes, backup=backup):
                 return train_and_evaluate(model_name, (protected, y), test, augment=condition.augment,
                                           adaptation=scheme.adaptation, probes=probes, backup_dir=backup,
-                                          **settings)
+                                          progress=lambda run, epoch, logs: step(), **settings)
 
             if cache is not None and row["reference"]:
                 key = baseline_key((protected, y), test, {"model_name": model_name, **settings,
@@ -266,18 +272,49 @@ def run_study(
             else:
                 record = fit()
             records[condition.label] = record
+            steps.update(base + per_condition - steps.n)  # a cached baseline or resumed epochs: jump ahead
             if model_membership:
                 row.update(_model_membership(record))
             row.update(test_accuracy_mean=record["test_accuracy_mean"], test_accuracy_std=record["test_accuracy_std"],
                        test_loss_mean=record["test_loss_mean"], test_loss_std=record["test_loss_std"])
         rows.append(row)
-        if progress is not None:
-            progress(done, len(conditions))
+        steps.update(base + per_condition - steps.n)
+    steps.close()
     table = pd.DataFrame(rows)
+    counts = ["n_blocks", "block_height", "block_width", "attack_block_height", "attack_block_width", "repeats"]
+    table[counts] = table[counts].astype("Int64")  # whole numbers, missing where they do not apply
     reference = table.loc[table["reference"], "test_accuracy_mean"]
     if train and len(reference):
         table["accuracy_drop"] = 100 * (reference.iloc[0] - table["test_accuracy_mean"])
     return table, records
+
+
+class _Steps:
+    """The study's progress: a tqdm bar (``progress=True``), a callable ``progress(done, total)``, or nothing."""
+
+    def __init__(self, progress, *, total: int):
+        if progress is not None and progress is not True and not callable(progress):
+            raise ValueError(f"progress must be None, True or a callable progress(done, total), got {progress!r}")
+        self.n, self.total, self.callback, self.bar = 0, total, None, None
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="study", unit="epoch")
+        elif progress is not None:
+            self.callback = progress
+
+    def update(self, k: int) -> None:
+        if k <= 0:
+            return
+        self.n += k
+        if self.bar is not None:
+            self.bar.update(k)
+        if self.callback is not None:
+            self.callback(self.n, self.total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _folder_name(label: str) -> str:

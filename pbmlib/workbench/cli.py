@@ -211,7 +211,8 @@ def _compare(args) -> int:
         conditions += [(scheme, Augmentation(mode=args.augment)) for scheme in pbm]
     data = load_dataset(args.dataset, size=args.size)
     table, records = run_study(data, conditions, model_name=args.model_name, epochs=args.epochs,
-                               batch_size=args.batch_size, repeats=args.repeats, seed=args.seed)
+                               batch_size=args.batch_size, repeats=args.repeats, seed=args.seed,
+                               progress=None if args.quiet else True)
     results = write_study(args.out, _study_parameters(args), table, records)
     print(f"{args.model_name} on {args.dataset} ({len(data)} images), {args.repeats} repeats x {args.epochs} epochs, "
           f"N_s = {args.donors}, N_t = {args.rounds}; clean test set")
@@ -326,7 +327,8 @@ def _schemes(args) -> int:
     if args.rgb and data.images.ndim == 3:
         data = ImageSet(np.repeat(data.images[..., None], 3, axis=3), data.labels, data.files, data.description)
     table, records = run_study(data, args.schemes, scorecard=True, attack_block=args.attack_block,
-                               epochs=args.epochs, repeats=args.repeats, inversion=args.inversion, seed=args.seed)
+                               epochs=args.epochs, repeats=args.repeats, inversion=args.inversion, seed=args.seed,
+                               progress=None if args.quiet else True)
     results = write_study(args.out, _study_parameters(args), table, records)
     _print_study(table, ["setting", "test_accuracy_mean", "ssim_mean", "ssim_floor_mean", "reid_top1",
                          "reid_top1_attack", "membership_auc"])
@@ -427,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "(default 0)")
     compare.add_argument("--out", default="papermill_runs/compare",
                          help="output folder for results.json and study.csv (default papermill_runs/compare)")
+    compare.add_argument("--quiet", action="store_true", help="no progress bar (default: one bar over every epoch)")
     compare.set_defaults(func=_compare)
 
     schemes = sub.add_parser("schemes", help="train and attack several protections by name on one dataset")
@@ -448,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "trainings (default 0)")
     schemes.add_argument("--out", default="papermill_runs/schemes",
                          help="output folder for results.json and study.csv (default papermill_runs/schemes)")
+    schemes.add_argument("--quiet", action="store_true", help="no progress bar (default: one bar over every epoch)")
     schemes.set_defaults(func=_schemes)
 
     sweep = sub.add_parser("sweep", help="run a papermill sweep from a YAML config (resumes where it stopped)",
