@@ -236,7 +236,10 @@ def voila_check(notebook: str | os.PathLike, screenshot: str | os.PathLike, *, t
                 page.wait_for_function(f"({loaded})() >= {images_before + 1}", timeout=timeout * 1000)
                 time.sleep(1.0)
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot), full_page=True)
+                page.set_viewport_size({"width": 1440, "height": 1500})  # the whole app, top to bottom
+                page.evaluate("window.scrollTo(0, 0); document.querySelectorAll('*').forEach(e => e.scrollTop = 0)")
+                time.sleep(0.5)
+                page.screenshot(path=str(screenshot))
                 found = {
                     "sliders": page.locator(".widget-slider").count(),
                     "buttons": page.locator("button.jupyter-button").count(),
