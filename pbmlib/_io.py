@@ -315,3 +315,19 @@ def shared_file_mapping(images) -> bool:
             return getattr(obj, "mode", None) in ("r", "r+", "readonly", "readwrite")
         obj = obj.base
     return False
+
+
+def pid_alive(pid) -> bool:
+    """Whether process ``pid`` of this host exists (a lock naming a dead one is stale).
+
+    Not a whole number > 0: False. A process that exists but belongs to another user: True.
+    """
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import versions, write_json_atomic
+from .._io import pid_alive, versions, write_json_atomic
 from .._validation import check_positive_int
 from .datasets import ImageSet, list_image_folder, read_image
 
@@ -388,16 +388,6 @@ def _move_into_place(tmp: Path, store: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_dead_temporaries(store: Path) -> None:
     """Remove temporary folders of builds of ``store`` whose process is gone (killed while converting)."""
     prefix = f".{store.name}."
@@ -406,7 +396,7 @@ def _remove_dead_temporaries(store: Path) -> None:
             continue
         kind, _, rest = path.name[len(prefix):].partition("-")
         pid = rest.split("-")[0]
-        if kind in ("tmp", "old") and pid.isdigit() and not _pid_alive(int(pid)):
+        if kind in ("tmp", "old") and pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
 
 

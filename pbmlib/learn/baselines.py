@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import write_bytes_atomic
+from .._io import pid_alive, write_bytes_atomic
 
 __all__ = ["BaselineCache", "baseline_key"]
 
@@ -103,15 +103,7 @@ class BaselineCache:
             pid, host = lock.read_text().split()
         except (OSError, ValueError):
             return False
-        if host != os.uname().nodename:
-            return False
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except (PermissionError, ValueError):
-            return False
-        return False
+        return host == os.uname().nodename and pid.isdigit() and not pid_alive(int(pid))
 
 
 def _plain(value):

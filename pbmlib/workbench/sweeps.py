@@ -76,7 +76,7 @@ from pathlib import Path
 
 import yaml
 
-from .._io import versions
+from .._io import pid_alive, versions
 from .cluster import check_cluster, check_workers_see, open_client
 
 try:
@@ -606,7 +606,7 @@ class _SweepLock:
                 fd = os.open(self.path, flags | os.O_EXCL, 0o666)
             except FileExistsError:
                 holder = self._holder()
-                if holder.get("host") == socket.gethostname() and not _alive(holder.get("pid")):
+                if holder.get("host") == socket.gethostname() and not pid_alive(holder.get("pid")):
                     self.path.unlink(missing_ok=True)  # left by a sweep that died
                     continue
                 self._refuse(holder)
@@ -626,18 +626,6 @@ class _SweepLock:
         finally:
             os.close(self.fd)
             self.fd = None
-
-
-def _alive(pid) -> bool:  # pragma: no cover - used without fcntl only
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ----------------------------------------------------------------------------- running
