@@ -109,8 +109,9 @@ def quick_sweep(data: ImageSet, parameter: str, values: list, *, base: dict | No
     return table
 
 
-def plot_quick_sweep(table: pd.DataFrame):
-    """SSIM (beside its floor) and, when present, test accuracy against the swept value."""
+def plot_quick_sweep(table: pd.DataFrame, *, dataset: str = ""):
+    """SSIM (beside its floor) and, when present, test accuracy (with the standard deviation
+    over repeats as error bars) against the swept value; ``dataset`` names the data in the title."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -118,7 +119,11 @@ def plot_quick_sweep(table: pd.DataFrame):
     metrics = ["ssim_mean"] + (["test_accuracy_mean"] if mixed["test_accuracy_mean"].notna().any() else [])
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        sns.pointplot(mixed, x="value", y=metric, ax=ax, label="mixed" if metric == "ssim_mean" else None)
+        positions = range(len(mixed))
+        error = mixed[metric.replace("_mean", "_std")] if metric == "test_accuracy_mean" else None
+        ax.errorbar(positions, mixed[metric], yerr=None if error is None else error.fillna(0).to_numpy(),
+                    marker="o", capsize=3, label="mixed")
+        ax.set_xticks(list(positions), [str(v) for v in mixed["value"]])
         if metric == "ssim_mean":
             ax.axhline(table["ssim_floor_mean"].iloc[0], ls=":", color="grey", label="floor: random same-label")
         else:
@@ -127,6 +132,8 @@ def plot_quick_sweep(table: pd.DataFrame):
         ax.legend(fontsize=7)
         ax.set_xlabel(table["parameter"].iloc[0])
         ax.set_ylabel({"ssim_mean": "mean SSIM", "test_accuracy_mean": "clean test accuracy"}[metric])
+    if dataset:
+        fig.suptitle(f"{dataset}: {len(mixed)} settings of {table['parameter'].iloc[0]}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -210,8 +217,12 @@ class MixingExplorer:
         self.status.value = (
             f"<b>N_b</b> = {r['n_blocks']}<br><b>mean SSIM</b> = {r['ssim_mean']:.3f} "
             f"(floor, random same-label image: {r['ssim_floor_mean']:.3f})<br>"
-            f"<b>log10 P(restore)</b> = {r['log10_restoration_probability']:.1f} (Eq. 9, brute force)<br>"
-            f"<small>{r['seconds']:.2f} s</small>")
+            f"<b>log10 P(restore)</b> = {r['log10_restoration_probability']:.1f} (Eq. 9, brute force: it "
+            f"depends only on N_b and the class sizes, not on p, N_s or N_t)<br>"
+            + ("<i>SSIM is below its floor: at high p almost every block comes from another image, so a "
+               "mixed image resembles its own original less than a random same-label image does.</i><br>"
+               if r["ssim_mean"] < r["ssim_floor_mean"] else "")
+            + f"<small>{r['seconds']:.2f} s</small>")
         return r
 
     def _repr_mimebundle_(self, **kwargs):
@@ -227,7 +238,7 @@ class QuickSweepPanel:
     def __init__(self, dataset: str = "faces"):
         import ipywidgets as w
 
-        self.data = load_dataset(dataset)
+        self.name, self.data = dataset, load_dataset(dataset)
         style = {"description_width": "110px"}
         self.parameter = w.Dropdown(options=list(SWEEPABLE), value="block", description="parameter", style=style)
         self.values = w.Text("25x5, 5x5, 5x1, 1x1", description="values", style=style)
@@ -273,7 +284,8 @@ class QuickSweepPanel:
         except ValueError as exc:
             self.status.value = f"<span style='color:#b00'>{exc}</span>"
             return None
-        self.image.value = _png(plot_quick_sweep(self.table))
+        self.image.value = _png(plot_quick_sweep(self.table, dataset=f"{self.data.description or self.name} "
+                                                                       f"({len(self.data)} images)"))
         self.image.layout.display = None
         self.status.value = f"done: {len(self.table)} values"
         return self.table
