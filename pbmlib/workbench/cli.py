@@ -187,7 +187,8 @@ def _study_parameters(args) -> dict:
 
 def _print_study(table, columns) -> None:
     shown = table[[c for c in columns if c in table]]
-    print(shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}"))
+    shown = shown.astype(object).where(shown.notna(), "-")  # pandas' <NA> of whole-number columns too
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 def _compare(args) -> int:
