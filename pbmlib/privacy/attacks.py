@@ -402,10 +402,13 @@ def reassemble(protected, labels, *, block, sweeps: int = 3, switch_factor: floa
                     cost[:, ok] += ((target**2).sum(-1)[:, :, None] + (cand**2).sum(-1).T[None]
                                     - 2 * np.einsum("ikd,jkd->ikj", target, cand))
                     count[ok] += 1
-                cost /= count[None, :, None]
+                np.divide(cost, count[None, :, None], out=cost, where=count[None, :, None] > 0)
                 anchor = np.arange(members.size)
                 own_cost = cost[anchor, :, anchor].copy()  # (m, k): the anchor's own block
                 cost[anchor, :, anchor] = own_cost * switch_factor  # compare others against a bar
+                alone = np.flatnonzero(count == 0)  # a 1x1 grid: no seam to judge by, keep the own block
+                cost[:, alone, :] = np.inf
+                cost[anchor[:, None], alone[None, :], anchor[:, None]] = 0.0
                 best_j = np.argmin(cost, axis=2)
                 choice[np.ix_(members, active)] = members[best_j]
     choice = choice.reshape(n, gh, gw)
