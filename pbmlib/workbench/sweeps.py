@@ -98,9 +98,10 @@ BACKUP_DIR = "backup"  # inside .work/<run>/: training backups, kept until the r
 #: Folder names of the sweep itself; no stage may take one.
 RESERVED_NAMES = frozenset({FAILED_DIR, STALE_DIR, RECORDS_DIR, ANALYSIS_DIR, BASELINES_DIR})
 
-# The kernel's own log (e.g. "running over TCP without encryption": it listens on 127.0.0.1 only) is not for
-# users; warnings of the notebook's code still reach its outputs.
-_QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
+# The kernel's own log (e.g. "running over TCP without encryption": it listens on 127.0.0.1 only; the
+# "KeyboardInterrupt caught" of a kernel being shut down) is not for users: an error of the notebook's code
+# still fails the run with its traceback, and its warnings still reach the notebook's outputs.
+_QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
 _RESULTS_FILE = "results.json"  # written by the notebooks (pbmlib.workbench.results)
 _CONFIG_KEYS = ("name", "output_root", "workers", "stages", "analysis", "cluster")
 _STAGE_KEYS = ("name", "notebook", "parameters", "grid", "resources")
