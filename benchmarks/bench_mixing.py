@@ -3,8 +3,9 @@
 Run:  .venv/bin/python benchmarks/bench_mixing.py [--images 5000] [--files 300]
 
 Prints images/second and ratios against a baseline measured in the same run:
-- in memory, 224 x 224 x 3 uint8 images, N_s = 10, N_t = 1 and 3, N_b = 16..256;
-  baseline: one np.copy of the same array (the physical limit of any gather);
+- in memory, 224 x 224 x 3 uint8 images, N_s = 10, N_t = 1 and 3, N_b = 16..256, on one
+  core and on every core (the gather's chunks on threads);
+  baseline: one np.copy of the same array (one core; the physical limit of any gather);
 - folder to folder, JPEG files resized to 192 x 192 (the reference code's setting), on one
   core and, at N_b = 64, on every core (decoding processes, encoding threads);
   baseline: PIL decode + resize + JPEG encode of the same files on one core, nothing else.
@@ -45,13 +46,16 @@ def bench_memory(n_images: int, repeats: int) -> None:
     copy_s = best_time(lambda: np.copy(images), repeats)
     print(f"in memory: {n_images} images 224x224x3 ({images.nbytes / 2**20:.0f} MiB), N_s = 10")
     print(f"  np.copy baseline: {copy_s:.3f} s ({n_images / copy_s:,.0f} images/s)")
-    print(f"  {'N_b':>4} {'block':>7} {'N_t':>3} {'images/s':>10} {'time/copy':>9}")
+    cores = len(os.sched_getaffinity(0))
+    print(f"  {'N_b':>4} {'block':>7} {'N_t':>3} {'images/s':>10} {'time/copy':>9}   {cores} cores: "
+          f"{'images/s':>10} {'time/copy':>9}")
     for nb, block in BLOCKS_224.items():
         assert n_blocks((224, 224), block) == nb
         for rounds in (1, 3):
-            t = best_time(lambda: mix_blocks(images, labels, block=block, n_donors=10, rounds=rounds, seed=0),
-                          repeats)
-            print(f"  {nb:>4} {block[0]:>3}x{block[1]:<3} {rounds:>3} {n_images / t:>10,.0f} {t / copy_s:>9.2f}")
+            t1, tn = (best_time(lambda: mix_blocks(images, labels, block=block, n_donors=10, rounds=rounds, seed=0,
+                                                   workers=workers), repeats) for workers in (1, cores))
+            print(f"  {nb:>4} {block[0]:>3}x{block[1]:<3} {rounds:>3} {n_images / t1:>10,.0f} {t1 / copy_s:>9.2f}"
+                  f"   {'':>{len(str(cores)) + 7}}{n_images / tn:>10,.0f} {tn / copy_s:>9.2f}")
 
 
 def make_jpeg_folder(root: Path, n_files: int) -> None:

@@ -301,3 +301,14 @@ def test_gather_into_a_chunk_buffer_and_bad_outputs(labelled_images):
         gather_blocks(images, sources, out=np.empty(images.shape, np.float32))
     with pytest.raises(ValueError, match="overlaps"):
         gather_blocks(images, sources, out=images)
+
+
+def test_gather_on_several_threads_gives_the_same_bytes(labelled_images, monkeypatch):
+    from pbmlib.pbm import mixing
+
+    images, labels = labelled_images
+    monkeypatch.setattr(mixing, "_CHUNK_SEGMENTS", 12 * 4)  # one image per chunk: 24 chunks over 3 threads
+    sources = draw_block_sources(labels, (3, 4), seed=2)
+    np.testing.assert_array_equal(gather_blocks(images, sources, workers=3), gather_blocks(images, sources, workers=1))
+    with pytest.raises(ValueError, match="workers"):
+        gather_blocks(images, sources, workers=0)

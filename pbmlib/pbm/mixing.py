@@ -31,7 +31,9 @@ References
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -49,6 +51,10 @@ __all__ = ["mix_blocks", "mixing_sources", "draw_block_sources", "gather_blocks"
 
 # Images gathered per np.take call: bounds the index array to a few MB.
 _CHUNK_SEGMENTS = 1 << 20
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def n_blocks(image_shape: tuple[int, ...], block: tuple[int, int]) -> int:
@@ -193,7 +199,8 @@ def draw_block_sources(
     return sources
 
 
-def gather_blocks(images: np.ndarray, sources: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+def gather_blocks(images: np.ndarray, sources: np.ndarray, *, out: np.ndarray | None = None,
+                  workers: int | None = None) -> np.ndarray:
     """Assemble images from blocks: block (a, b) of output i is block (a, b) of ``images[sources[i, a, b]]``.
 
     Parameters
@@ -204,6 +211,9 @@ def gather_blocks(images: np.ndarray, sources: np.ndarray, *, out: np.ndarray | 
     out : ndarray of shape (M, H, W[, C]), uint8, optional
         Where to write (e.g. a memory map on disk, or a reused chunk buffer); C-contiguous
         and not overlapping ``images``. A new array when None.
+    workers : int, optional
+        Threads that gather chunks of outputs at once (``np.take`` releases the GIL);
+        default: the cores this process may use. The bytes do not depend on it.
 
     Returns
     -------
@@ -220,6 +230,7 @@ def gather_blocks(images: np.ndarray, sources: np.ndarray, *, out: np.ndarray | 
     images = np.ascontiguousarray(check_images(images))
     n, h, w = images.shape[:3]
     sources = np.asarray(sources)
+    workers = _cores() if workers is None else check_positive_int(workers, name="workers")
     m, gh, gw = sources.shape
     if h % gh or w % gw:
         raise ValueError(f"a grid of {gh} x {gw} blocks does not divide images of {h} x {w}")
@@ -244,12 +255,19 @@ def gather_blocks(images: np.ndarray, sources: np.ndarray, *, out: np.ndarray | 
     offset = ((a * bh + r) * gw + b).astype(np.int64)  # (gh, bh, gw)
     per_image = h * gw
     chunk = max(1, _CHUNK_SEGMENTS // per_image)
-    for lo in range(0, m, chunk):
+
+    def gather(lo: int) -> None:
         src = sources[lo : lo + chunk].astype(np.int64)  # (c, gh, gw)
         index = src[:, :, None, :] * per_image + offset[None]  # (c, gh, bh, gw)
-        np.take(
-            segments, index.reshape(-1), axis=0, out=out_segments[lo * per_image : (lo + len(src)) * per_image]
-        )
+        np.take(segments, index.reshape(-1), axis=0, out=out_segments[lo * per_image : (lo + len(src)) * per_image])
+
+    starts = range(0, m, chunk)
+    if workers == 1 or len(starts) == 1:
+        for lo in starts:
+            gather(lo)
+    else:  # np.take releases the GIL: chunks of outputs on several cores
+        with ThreadPoolExecutor(max_workers=min(workers, len(starts))) as pool:
+            list(pool.map(gather, starts))
     return out
 
 
@@ -315,6 +333,7 @@ def mix_blocks(
     strict: bool = False,
     return_sources: bool = False,
     out: np.ndarray | None = None,
+    workers: int | None = None,
 ):
     """Mix every image with blocks of same-label images (PBM, Algorithm 1 of [1]_).
 
@@ -356,6 +375,8 @@ def mix_blocks(
     out : ndarray of the shape of ``images``, uint8, optional
         Write the mixed images here (e.g. a ``numpy.lib.format.open_memmap`` on disk, so
         that neither input nor output needs to fit in memory); see :func:`gather_blocks`.
+    workers : int, optional
+        Threads for the pixel gather (default: every core); the bytes do not depend on it.
 
     Returns
     -------
@@ -378,5 +399,5 @@ def mix_blocks(
     return_sources = check_bool(return_sources, name="return_sources")
     sources = mixing_sources(labels, images.shape[1:], block=block, n_donors=n_donors, rounds=rounds, p=p, seed=seed,
                              allow_self=allow_self, strict=strict)
-    mixed = gather_blocks(images, sources, out=out)
+    mixed = gather_blocks(images, sources, out=out, workers=workers)
     return (mixed, sources) if return_sources else mixed
