@@ -5,8 +5,9 @@ Importing this package imports Keras with the process's standard error silenced 
 duration of the import only: TensorFlow's C++ start-up lines (absl, oneDNN,
 ``cpu_feature_guard``) are information for its developers, not for users of the
 workbench. ``TF_CPP_MIN_LOG_LEVEL`` defaults to 1 (TensorFlow's C++ information lines off,
-its warnings and errors on) unless the user set it. Anything Keras or TensorFlow writes
-later as a warning or an error is untouched.
+its warnings and errors on) unless the user set it, and TensorFlow's note that a new model's
+functions were traced again is dropped (a study trains many models by design). Anything else
+Keras or TensorFlow writes as a warning or an error is untouched.
 """
 
 import os
@@ -35,3 +36,20 @@ def _import_keras_quietly() -> None:
 
 
 _import_keras_quietly()
+
+
+class _NoRetracingNotes:
+    """Drops TensorFlow's "triggered tf.function retracing" note: every training builds a new model
+    (that is the study), so each has its own functions; TensorFlow's other warnings pass."""
+
+    def filter(self, record) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _hide_retracing_notes() -> None:
+    import logging
+
+    logging.getLogger("tensorflow").addFilter(_NoRetracingNotes())
+
+
+_hide_retracing_notes()
