@@ -162,3 +162,17 @@ def test_streamed_folder_mixing_gives_mix_blocks_bytes_whatever_the_chunk_and_wo
     np.testing.assert_array_equal(results[1], results[2])
     _, sources = load_private(tmp_path / "dst1.private")  # chunk by chunk = the whole gather at once
     np.testing.assert_array_equal(results[1], gather_blocks(originals.images, sources))
+
+
+@pytest.mark.slow
+def test_mixing_a_folder_on_a_dask_cluster_gives_the_same_bytes(src, tmp_path):
+    from distributed import Client, LocalCluster
+
+    here = mix_folder(src, tmp_path / "here", block=(8, 8), n_donors=3, seed=5)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        there = mix_folder(src, tmp_path / "there", block=(8, 8), n_donors=3, seed=5, client=client)
+    assert here["outputs"] == there["outputs"]
+    for name in here["outputs"]:
+        assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes()
+    assert not (tmp_path / "there.private" / "decoding").exists()

@@ -197,7 +197,8 @@ def stale_reason(root: str | os.PathLike, store: str | os.PathLike, *, size=None
 
 
 def load_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None, mode: str | None = None,
-               resample: str = "bilinear", workers: int | None = None, chunk_size: int = 256) -> ImageSet:
+               resample: str = "bilinear", workers: int | None = None, chunk_size: int = 256,
+               client=None) -> ImageSet:
     """The images of ``root`` from the store ``store``, decoding them first if needed.
 
     Reuses ``store`` when it was made from ``root`` with the same options and the
@@ -221,6 +222,9 @@ def load_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None, 
         Processes that decode; default: the cores this process may use.
     chunk_size : int, default=256
         Images per task: the memory of a worker is about one chunk's pages.
+    client : distributed.Client, optional
+        Decode the chunks as tasks on this Dask cluster instead of local processes; the
+        folder and the store must be on storage every worker sees at the same paths.
 
     Returns
     -------
@@ -243,12 +247,13 @@ def load_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None, 
         with _build_lock(Path(store)):
             if stale_reason(root, store, size=size, mode=mode, resample=resample) is not None:  # not built meanwhile
                 build_store(root, store, size=size, mode=mode, resample=resample, workers=workers,
-                            chunk_size=chunk_size)
+                            chunk_size=chunk_size, client=client)
     return open_store(store)
 
 
 def build_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None, mode: str | None = None,
-                resample: str = "bilinear", workers: int | None = None, chunk_size: int = 256) -> dict:
+                resample: str = "bilinear", workers: int | None = None, chunk_size: int = 256,
+                client=None) -> dict:
     """Decode every image of ``root`` into a new store at ``store`` (always; see :func:`load_store`).
 
     The store is written into a temporary folder beside ``store`` and renamed into place
@@ -257,7 +262,7 @@ def build_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None,
 
     Parameters
     ----------
-    root, store, size, mode, resample, workers, chunk_size
+    root, store, size, mode, resample, workers, chunk_size, client
         As for :func:`load_store`.
 
     Returns
@@ -295,7 +300,9 @@ def build_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None,
         _preallocate(images_path, shape, store)
         chunks = [(lo, [str(f) for f in files[lo:lo + chunk_size]]) for lo in range(0, len(files), chunk_size)]
         task = dict(images_path=str(images_path), size=size, mode=mode, resample=resample, shape=first.shape)
-        if workers == 1 or len(chunks) == 1:
+        if client is not None:  # every chunk a Dask task; each writes its own rows of the shared file
+            client.gather([client.submit(_decode_chunk, lo, names, pure=False, **task) for lo, names in chunks])
+        elif workers == 1 or len(chunks) == 1:
             for lo, names in chunks:
                 _decode_chunk(lo, names, **task)
         else:

@@ -93,6 +93,27 @@ do not need to trace outputs back to their sources.
 """
 
 
+def _mix_batch(images_path: str, sources: np.ndarray, paths: list[str], format: str, quality) -> int:
+    """One Dask task: gather these outputs from the store's memory map, encode and write them."""
+    images = np.load(images_path, mmap_mode="r")
+    for image, path in zip(gather_blocks(images, sources, workers=1), paths):
+        write_new_file(path, encode_image(image, format, quality))
+    return len(paths)
+
+
+def _mix_on_cluster(client, images_path: Path, sources, order, paths, format, quality, progress) -> None:
+    """Mix, encode and write every output as tasks of a few hundred images on a Dask cluster."""
+    from tqdm.auto import tqdm
+
+    step = 256
+    futures = [client.submit(_mix_batch, str(images_path), sources[order[lo:lo + step]],
+                             [paths[i] for i in order[lo:lo + step]], format, quality, pure=False)
+               for lo in range(0, len(order), step)]
+    with tqdm(total=len(order), desc="mix and write (cluster)", disable=not progress) as bar:
+        for future in futures:
+            bar.update(future.result())
+
+
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -316,6 +337,7 @@ def mix_folder(
     overwrite: bool = False,
     progress: bool = False,
     workers: int | None = None,
+    client=None,
 ) -> dict:
     """Mix every image of ``src/<label>/`` with same-label blocks; write a release and, apart, its key.
 
@@ -366,6 +388,10 @@ def mix_folder(
     workers : int, optional
         Processes that decode and threads that encode (Pillow releases the GIL while it
         encodes); default: the cores this process may use. The output does not depend on it.
+    client : distributed.Client, optional
+        Decode, mix and encode as tasks on this Dask cluster (for folders of hundreds of
+        thousands of images); ``src``, ``dst`` and the private folder must be on storage every
+        worker sees at the same paths. The output is the same bytes.
 
     Returns
     -------
@@ -472,8 +498,9 @@ def mix_folder(
             private_stage = _new_staging(private_r, private=True)
             staged.append(private_stage)
             started = time.perf_counter()
-            store = load_store(src_r, private_stage / _STORE_DIR / "store", size=size, mode=mode, resample=resample,
-                               workers=workers)
+            store_dir = private_stage / _STORE_DIR / "store"
+            store = load_store(src_r, store_dir, size=size, mode=mode, resample=resample, workers=workers,
+                               client=client)
             images = store.images  # a read-only memory map: never read whole into memory
             rel = list(store.files)
             read_s = time.perf_counter() - started
@@ -529,6 +556,10 @@ def mix_folder(
             for label in class_sizes:
                 os.mkdir(release_stage / str(label))
             order = np.array(sorted(range(len(outputs)), key=outputs.__getitem__))  # write order hides the source's
+            if client is not None:
+                _mix_on_cluster(client, store_dir / "images.npy", sources, order,
+                                [str(release_stage / name) for name in outputs], format, quality, progress)
+                order = order[:0]  # nothing left for this machine
             threads = workers or _cores()
             step = max(_BATCH_IMAGES, 4 * threads)
             mixed = np.empty((min(step, len(order)),) + images.shape[1:], dtype=np.uint8)

@@ -68,14 +68,24 @@ def _print_private(manifest: dict) -> None:
 def _mix(args) -> int:
     from ..pbm.folders import mix_folder
 
-    with _warnings_to_stderr("mix"):
-        manifest = mix_folder(
-            args.src, args.dst, private_dir=args.private_dir, names="keep" if args.keep_names else "opaque",
-            size=args.size, mode=args.mode, resample=args.resample, format=args.format,
-            jpeg_quality=args.jpeg_quality, workers=args.workers,
-            overwrite=args.overwrite, progress=not args.quiet, block=args.block, n_donors=args.donors,
-            rounds=args.rounds, p=args.p, seed=args.seed, allow_self=args.allow_self,
-        )
+    def run(client=None):
+        with _warnings_to_stderr("mix"):
+            return mix_folder(
+                args.src, args.dst, private_dir=args.private_dir, names="keep" if args.keep_names else "opaque",
+                size=args.size, mode=args.mode, resample=args.resample, format=args.format,
+                jpeg_quality=args.jpeg_quality, workers=args.workers, client=client,
+                overwrite=args.overwrite, progress=not args.quiet, block=args.block, n_donors=args.donors,
+                rounds=args.rounds, p=args.p, seed=args.seed, allow_self=args.allow_self,
+            )
+
+    if args.scheduler is None:
+        manifest = run()
+    else:
+        from .cluster import check_workers_see, open_client
+
+        with open_client(scheduler=args.scheduler) as client:
+            check_workers_see(client, Path(args.dst).resolve().parent)
+            manifest = run(client)
     fmt = manifest["image_format"]
     quality = f", quality {fmt['jpeg_quality']}" if fmt["jpeg_quality"] is not None else ""
     print(f"mixed {manifest['n_images']} images of {len(manifest['class_sizes'])} classes into {manifest['dst']} "
@@ -389,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     mix.add_argument("--mode", choices=["L", "RGB"], default=None,
                      help="convert to grayscale, or to RGB (grey images get three equal channels, as the reference "
                           "code does) (default: keep the files' mode)")
+    mix.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="decode, mix and encode as tasks on the Dask cluster of this scheduler, e.g. "
+                          "tcp://10.0.0.5:8786; SRC and DST must be on storage every worker sees (default: this "
+                          "machine)")
     mix.add_argument("--workers", type=int, default=None,
                      help="processes that decode and threads that encode (default: every core this process may use)")
     mix.add_argument("--resample", choices=["bilinear", "lanczos", "bicubic", "nearest"], default="bilinear",
