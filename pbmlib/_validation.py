@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -233,3 +234,9 @@ def spawn_seeds(seed, n: int) -> list[np.random.SeedSequence]:
         raise ValueError(f"seed must be None, a non-negative int, a numpy.random.SeedSequence or a "
                          f"numpy.random.Generator, got {seed!r}")
     return root.spawn(n)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one): the default
+    number of workers for decoding, encoding and gathering."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import pid_alive, versions, write_json_atomic
-from .._validation import check_positive_int
+from .._validation import check_positive_int, usable_cores
 from .datasets import ImageSet, list_image_folder, read_image
 
 __all__ = ["load_store", "build_store", "open_store", "stale_reason", "store_manifest"]
@@ -281,7 +281,7 @@ def build_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None,
     size, mode = _size_option(size), _mode_option(mode)
     chunk_size = check_positive_int(chunk_size, name="chunk_size")
     if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workers = usable_cores()
     workers = check_positive_int(workers, name="workers")
     if store.exists() and not (store / _MANIFEST).exists() and (not store.is_dir() or any(store.iterdir())):
         raise ValueError(f"store {store} exists and is not an image store (no {_MANIFEST}); pass a new or "

@@ -49,7 +49,8 @@ from .._io import (
     versions,
     write_new_file,
 )
-from .._validation import check_block, check_bool, check_choice, check_positive_int, check_probability, check_rng
+from .._validation import (check_block, check_bool, check_choice, check_positive_int, check_probability, check_rng,
+                           usable_cores)
 from ..data.datasets import RESAMPLING, _parse_size, list_image_folder
 from ..data.store import load_store
 from .mixing import gather_blocks, mixing_sources, n_blocks
@@ -113,9 +114,6 @@ def _mix_on_cluster(client, images_path: Path, sources, order, paths, format, qu
         for future in futures:
             bar.update(future.result())
 
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def default_private_dir(dst: str | os.PathLike) -> Path:
@@ -560,7 +558,7 @@ def mix_folder(
                 _mix_on_cluster(client, store_dir / "images.npy", sources, order,
                                 [str(release_stage / name) for name in outputs], format, quality, progress)
                 order = order[:0]  # nothing left for this machine
-            threads = workers or _cores()
+            threads = workers or usable_cores()
             step = max(_BATCH_IMAGES, 4 * threads)
             mixed = np.empty((min(step, len(order)),) + images.shape[1:], dtype=np.uint8)
             hand_back = shared_file_mapping(images)

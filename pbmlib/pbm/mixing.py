@@ -31,7 +31,6 @@ References
 
 from __future__ import annotations
 
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -45,6 +44,7 @@ from .._validation import (
     check_positive_int,
     check_probability,
     check_rng,
+    usable_cores,
 )
 
 __all__ = ["mix_blocks", "mixing_sources", "draw_block_sources", "gather_blocks", "n_blocks"]
@@ -52,9 +52,6 @@ __all__ = ["mix_blocks", "mixing_sources", "draw_block_sources", "gather_blocks"
 # Images gathered per np.take call: bounds the index array to a few MB.
 _CHUNK_SEGMENTS = 1 << 20
 
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def n_blocks(image_shape: tuple[int, ...], block: tuple[int, int]) -> int:
@@ -230,7 +227,7 @@ def gather_blocks(images: np.ndarray, sources: np.ndarray, *, out: np.ndarray | 
     images = np.ascontiguousarray(check_images(images))
     n, h, w = images.shape[:3]
     sources = np.asarray(sources)
-    workers = _cores() if workers is None else check_positive_int(workers, name="workers")
+    workers = usable_cores() if workers is None else check_positive_int(workers, name="workers")
     m, gh, gw = sources.shape
     if h % gh or w % gw:
         raise ValueError(f"a grid of {gh} x {gw} blocks does not divide images of {h} x {w}")
