@@ -248,8 +248,8 @@ def _json_default(obj):
         return obj.item()
     if isinstance(obj, np.ndarray):
         return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 

@@ -65,7 +65,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import traceback
 import uuid
@@ -76,7 +75,7 @@ from pathlib import Path
 
 import yaml
 
-from .._io import pid_alive, versions
+from .._io import pid_alive, to_json, versions, write_bytes_atomic
 from .cluster import check_cluster, check_workers_see, open_client
 
 try:
@@ -516,30 +515,15 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def _json_default(obj):
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if hasattr(obj, "item"):  # numpy scalars
-        return obj.item()
-    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-
 def _write_json(path: Path, obj, *, exclusive: bool = False) -> None:
-    """Write JSON atomically (temporary file + rename), with the user's umask.
+    """Write JSON atomically (:func:`pbmlib._io.write_bytes_atomic`: temporary file + rename, the user's umask).
 
     ``exclusive=True`` never replaces an existing file (``FileExistsError``).
     """
-    data = (json.dumps(obj, indent=2, default=_json_default) + "\n").encode()
-    if exclusive:  # claim the name first: os.replace below then only replaces our own empty file
+    data = to_json(obj).encode()  # an object that cannot be written fails before anything is touched
+    if exclusive:  # claim the name first: the rename then only replaces our own empty file
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_atomic(path, data)
 
 
 def _git_state(root: Path | None = None) -> tuple[str | None, bool | None]:
