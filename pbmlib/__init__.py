@@ -9,8 +9,9 @@ The public names most users need are importable from the package itself::
 """
 
 from .data.datasets import ImageSet, load_dataset, load_faces, load_fashion_mnist, load_folder, load_mnist, load_wiki
-from .pbm.folders import mix_folder
-from .pbm.mixing import draw_block_sources, gather_blocks, mix_blocks, n_blocks
+from .pbm.release import mix_folder
+from .pbm.mixing import gather_blocks, mix_blocks, mixing_sources, n_blocks
+from .pbm.settings import Mixing
 from .privacy.similarity import psnr_scores, ssim_floor_scores, ssim_scores, summarize_scores
 from .pbm.restoration import class_log10_probability, restoration_log10_probability
 
@@ -18,8 +19,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ImageSet",
+    "Mixing",
     "class_log10_probability",
-    "draw_block_sources",
     "gather_blocks",
     "load_dataset",
     "load_faces",
@@ -29,6 +30,7 @@ __all__ = [
     "load_wiki",
     "mix_blocks",
     "mix_folder",
+    "mixing_sources",
     "n_blocks",
     "psnr_scores",
     "restoration_log10_probability",

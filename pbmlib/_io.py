@@ -1,38 +1,22 @@
-"""Safe file output: atomic writes, image formats, folder locks, stale-temporary cleanup, run records.
+"""Encoding what pbmlib writes: image formats, JSON, the versions a run records, memory-map pages.
 
-Rules every writer in pbmlib follows (and the helpers here implement):
-
-- a file is written to a temporary name beside its target and renamed, so a reader never
-  sees half a file under the final name; the temporary names (``.<name>.<random>.tmp``) are
-  recognisable and :func:`remove_stale_tmp` removes those a killed run left behind;
-- written files get the user's normal permissions (``0o666`` minus the umask), not the
-  ``0o600`` of :func:`tempfile.mkstemp`;
-- a folder being written is locked (:func:`lock_folder`), so a second process writing the
-  same folder refuses with a clear message instead of silently mixing two outputs.
+How files reach the disk (atomic writes, locks, staged folders) is :mod:`pbmlib._fs`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import errno
 import json
 import mmap
 import os
-import platform
-import re
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-try:  # POSIX advisory locks; elsewhere an O_EXCL lock file
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
+from ._fs import write_bytes_atomic
 
 _JPEG_SUFFIXES = {".jpg", ".jpeg"}
 
@@ -41,57 +25,10 @@ IMAGE_FORMATS = {"png": (".png", "PNG", True), "jpeg": (".jpg", "JPEG", False), 
 #: JPEG quality accepted: Pillow advises against values above 95 (100 disables parts of the compression).
 JPEG_QUALITY_RANGE = (1, 95)
 
-# What tempfile.mkstemp(prefix=".<name>.", suffix=".tmp") creates: 8 random characters.
-_TMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
-
-
-def default_file_mode() -> int:
-    """The mode a new file gets from ``open()``: ``0o666`` minus the process umask."""
-    try:  # Linux >= 4.7 reports the umask without changing it (thread-safe)
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _atomic_target(path: Path):
-    """A temporary file beside ``path`` (same file system, so ``os.replace`` is atomic).
-
-    It gets the user's normal file mode (umask respected), so the renamed file is not left 0600.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, default_file_mode())
-    finally:
-        os.close(fd)
-    return Path(tmp)
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    tmp = _atomic_target(path)
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
 
 def to_json(obj) -> str:
     """``obj`` as indented JSON text (numpy scalars and arrays, paths converted); raises before any write."""
     return json.dumps(obj, indent=2, default=_json_default) + "\n"
-
-
-def write_json_atomic(path: str | os.PathLike, obj) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    write_bytes_atomic(path, to_json(obj).encode())
 
 
 def check_image_format(format: str, jpeg_quality=None) -> tuple[str, int | None]:
@@ -133,14 +70,6 @@ def encode_image(image: np.ndarray, format: str, quality: int | None = None) -> 
     return buffer.getvalue()
 
 
-def write_new_file(path: str | os.PathLike, data: bytes) -> None:
-    """Create ``path`` (which must not exist: never follows a link or replaces a file) and write ``data``."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags, 0o666)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-
-
 def write_image_atomic(path: str | os.PathLike, image: np.ndarray, *, jpeg_quality: int = 95) -> None:
     """Save a uint8 (H, W) or (H, W, C) image; the format follows the file suffix.
 
@@ -155,94 +84,6 @@ def write_image_atomic(path: str | os.PathLike, image: np.ndarray, *, jpeg_quali
     write_bytes_atomic(path, encode_image(image, fmt, quality))
 
 
-def remove_stale_tmp(folder: str | os.PathLike) -> list[Path]:
-    """Remove the temporary files (``.<name>.<8 chars>.tmp``) a killed atomic write left in ``folder``.
-
-    Only files matching that pattern directly in ``folder`` are removed (no links, no
-    sub-folders). Call it while holding the folder's lock, so no live write is removed.
-    """
-    removed = []
-    folder = Path(folder)
-    if not folder.is_dir() or folder.is_symlink():
-        return removed
-    for entry in folder.iterdir():
-        if _TMP_PATTERN.match(entry.name) and entry.is_file() and not entry.is_symlink():
-            entry.unlink(missing_ok=True)
-            removed.append(entry)
-    return removed
-
-
-def lock_path(folder: str | os.PathLike) -> Path:
-    """The lock file of ``folder``: ``.<name>.lock`` beside it (it survives the folder being replaced)."""
-    folder = Path(folder)
-    return folder.parent / f".{folder.name}.lock"
-
-
-@contextlib.contextmanager
-def lock_folder(folder: str | os.PathLike, *, what: str = "folder"):
-    """Hold an exclusive lock on ``folder`` for the ``with`` block; refuse at once if another holds it.
-
-    The lock is ``.<name>.lock`` beside the folder, created if needed, locked with
-    ``fcntl.flock`` (released by the kernel if the process dies, so a killed run never
-    leaves a stale lock) and removed on exit. The parent folder is created if missing.
-
-    Raises
-    ------
-    ValueError
-        When another process (its pid is in the message) holds the lock.
-    """
-    folder = Path(folder)
-    path = lock_path(folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fcntl is None:  # pragma: no cover - Windows: O_EXCL file holding our pid
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            raise ValueError(_busy_message(folder, what, path)) from None
-        try:
-            os.write(fd, f"{os.getpid()}\n".encode())
-            yield path
-        finally:
-            os.close(fd)
-            path.unlink(missing_ok=True)
-        return
-    for _ in range(100):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise ValueError(_busy_message(folder, what, path)) from None
-            raise
-        try:  # the previous holder may have removed the file between our open and flock
-            same = os.fstat(fd).st_ino == os.stat(path, follow_symlinks=False).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    else:  # pragma: no cover - a lock file replaced 100 times in a row
-        raise ValueError(_busy_message(folder, what, path))
-    try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        yield path
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        os.close(fd)  # closing releases the flock
-
-
-def _busy_message(folder: Path, what: str, path: Path) -> str:
-    try:
-        pid = path.read_text().strip() or "unknown"
-    except OSError:
-        pid = "unknown"
-    return (f"{what} {folder} is being written by another process (pid {pid}, lock {path}); wait for it to "
-            f"finish or choose another {what}")
-
-
 def _json_default(obj):
     if isinstance(obj, np.generic):
         return obj.item()
@@ -253,9 +94,17 @@ def _json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python, the platform and the packages results depend on."""
-    found = {"python": sys.version.split()[0], "platform": platform.platform()}
+def versions(*, platform: bool = False) -> dict[str, str]:
+    """Versions of Python and of the packages results depend on.
+
+    ``platform=True`` adds the host's platform string (kernel build): for run records kept
+    by their owner, never for what is shared (``release.json``).
+    """
+    found = {"python": sys.version.split()[0]}
+    if platform:
+        import platform as host
+
+        found["platform"] = host.platform()
     for dist in ("pbm-workbench", "numpy", "pillow", "scikit-image", "scipy", "pandas", "keras",
                  "tensorflow", "tensorflow-cpu", "jax", "papermill"):
         try:
@@ -315,19 +164,3 @@ def shared_file_mapping(images) -> bool:
             return getattr(obj, "mode", None) in ("r", "r+", "readonly", "readwrite")
         obj = obj.base
     return False
-
-
-def pid_alive(pid) -> bool:
-    """Whether process ``pid`` of this host exists (a lock naming a dead one is stale).
-
-    Not a whole number > 0: False. A process that exists but belongs to another user: True.
-    """
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -1,35 +1,56 @@
-"""Input checks shared by every public function: one place for the error messages."""
+"""Input checks shared by every public function: one place for the error messages.
+
+Also :class:`Settings`, the base of the frozen settings objects (:class:`pbmlib.Mixing`,
+:class:`pbmlib.data.datasets.Decoding`, ...) that carry a validated bundle of options
+through every layer.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import math
 import numbers
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
 
-def check_rng(seed: None | int | np.random.Generator) -> np.random.Generator:
+def check_rng(seed) -> np.random.Generator:
     """Turn ``seed`` into a :class:`numpy.random.Generator`.
 
     Parameters
     ----------
-    seed : None, int or numpy.random.Generator
-        None draws fresh entropy; an int gives reproducible output; a Generator
-        is returned as is (so callers can pass one down without re-seeding).
-        Bools are refused: ``seed=True`` is almost always a mistake for ``seed=1``.
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        None draws fresh entropy from the operating system; an int (>= 0) gives
+        reproducible output; a SeedSequence (e.g. a child of ``SeedSequence.spawn``)
+        seeds a new Generator; a Generator is returned as is (so callers can pass one
+        down without re-seeding). Bools are refused: ``seed=True`` is almost always a
+        mistake for ``seed=1``.
     """
-    if isinstance(seed, (bool, np.bool_)):
-        raise ValueError(f"seed must be None, a non-negative int or a numpy.random.Generator, got the bool "
-                         f"{seed!r}; pass an int such as seed=0")
-    if seed is None or isinstance(seed, numbers.Integral):
-        if seed is not None and seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        return np.random.default_rng(seed)
     if isinstance(seed, np.random.Generator):
         return seed
-    raise ValueError(
-        f"seed must be None, a non-negative int or a numpy.random.Generator, got {seed!r}"
-    )
+    return np.random.default_rng(check_seed(seed))
+
+
+def check_seed(seed):
+    """Validate a seed without drawing from it; return it unchanged.
+
+    The one seed contract of pbmlib: None, an int >= 0 (not a bool), a
+    :class:`numpy.random.SeedSequence` or a :class:`numpy.random.Generator`.
+    """
+    if isinstance(seed, (bool, np.bool_)):
+        raise ValueError(f"seed must be None, a non-negative int, a numpy.random.SeedSequence or a "
+                         f"numpy.random.Generator, got the bool {seed!r}; pass an int such as seed=0")
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return seed
+    if isinstance(seed, numbers.Integral):
+        if seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        return int(seed)
+    raise ValueError(f"seed must be None, a non-negative int, a numpy.random.SeedSequence or a "
+                     f"numpy.random.Generator, got {seed!r}")
 
 
 def check_images(images, *, name: str = "images") -> np.ndarray:
@@ -50,6 +71,9 @@ def check_images(images, *, name: str = "images") -> np.ndarray:
         )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}): pass at least one image")
+    if 0 in arr.shape[1:]:
+        raise ValueError(f"{name} have a zero height, width or channel count (shape {arr.shape}); pass images of "
+                         f"at least 1 x 1 pixels")
     return arr
 
 
@@ -64,28 +88,51 @@ def _whole_number(value):
     return None
 
 
-def check_block(image_hw: tuple[int, int], block) -> tuple[int, int]:
-    """Check that ``block=(bh, bw)`` tiles an image of height/width ``image_hw`` evenly.
+def check_pair(value, *, name: str, allow_int: bool = True) -> tuple[int, int]:
+    """The one parser of a (height, width) pair in whole pixels: block sizes, image sizes, the CLI.
+
+    Accepts a pair ``(h, w)`` (tuple, list or array) of whole numbers >= 1 (``5.0`` is read
+    as 5; ``2.5`` and bools are refused, never truncated), a string ``"HxW"`` or ``"N"``
+    (as on the command line), and with ``allow_int`` an int ``n`` meaning the square
+    ``(n, n)``.
+
+    Examples
+    --------
+    >>> check_pair(5, name="block"), check_pair("24x12", name="size"), check_pair((5.0, 3), name="block")
+    ((5, 5), (24, 12), (5, 3))
+    """
+    parts = None
+    if isinstance(value, str):
+        pieces = value.strip().lower().split("x")
+        if all(piece.strip().isdigit() for piece in pieces) and len(pieces) in ((1, 2) if allow_int else (2,)):
+            parts = [int(piece) for piece in pieces] * (3 - len(pieces))
+    elif _whole_number(value) is not None:
+        if allow_int:
+            parts = [value, value]
+    elif not isinstance(value, (bytes, dict, set)):
+        try:
+            parts = list(value)
+        except TypeError:
+            parts = None
+    whole = [_whole_number(v) for v in parts] if parts is not None and len(parts) == 2 else [None]
+    if None in whole or min(whole) < 1:
+        square = "an int (a square), " if allow_int else ""
+        raise ValueError(f"{name} must be {square}a pair (height, width) or 'HEIGHTxWIDTH' of whole pixels >= 1, "
+                         f"got {value!r}; e.g. {name}=(24, 24)")
+    return whole[0], whole[1]
+
+
+def check_block(image_hw: tuple[int, int], block, *, name: str = "block") -> tuple[int, int]:
+    """Check that ``block`` (see :func:`check_pair`) tiles an image of height/width ``image_hw`` evenly.
 
     Both sizes must be whole numbers of pixels: ``(5.9, 5.9)`` or ``(2.5, 5)`` are refused
-    rather than truncated (``(5.0, 5.0)`` is read as ``(5, 5)``); bools are refused.
+    rather than truncated (``(5.0, 5.0)`` is read as ``(5, 5)``; an int is a square).
     """
-    try:
-        parts = tuple(block)
-    except TypeError:
-        parts = ()
-    if len(parts) != 2:
-        raise ValueError(f"block must be a pair (height, width) in pixels, got {block!r}")
-    bh, bw = (_whole_number(b) for b in parts)
-    if bh is None or bw is None:
-        raise ValueError(f"block must be a pair of whole numbers of pixels (height, width), got {block!r}; "
-                         f"blocks are not rounded, pass e.g. block=(6, 6)")
-    h, w = image_hw
-    if bh < 1 or bw < 1:
-        raise ValueError(f"block sizes must be >= 1 pixel, got block={block!r}")
+    bh, bw = check_pair(block, name=name)
+    h, w = int(image_hw[0]), int(image_hw[1])
     if h % bh or w % bw:
         raise ValueError(
-            f"block={block!r} does not divide the image of height x width {h} x {w}; "
+            f"{name}={bh}x{bw} does not divide the image of height x width {h} x {w}; "
             f"choose a block height among {divisors(h)} and a width among {divisors(w)}, "
             f"or resize the images first"
         )
@@ -97,6 +144,20 @@ def check_probability(p, *, name: str = "p") -> float:
     if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0:
         raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
     return float(p)
+
+
+def check_real(value, *, name: str, low: float = -math.inf, high: float = math.inf, low_open: bool = False,
+               high_open: bool = False, unit: str = "") -> float:
+    """A finite real number (not a bool) in the interval from ``low`` to ``high`` (open or closed ends)."""
+    interval = (f"{'(' if low_open or low == -math.inf else '['}{low}, {high}"
+                f"{')' if high_open or high == math.inf else ']'}")
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(float(value))
+    if ok:
+        v = float(value)
+        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        raise ValueError(f"{name} must be a number in {interval}{' ' + unit if unit else ''}, got {value!r}")
+    return float(value)
 
 
 def check_positive_int(value, *, name: str) -> int:
@@ -213,7 +274,7 @@ def spawn_seeds(seed, n: int) -> list[np.random.SeedSequence]:
     Parameters
     ----------
     seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
-        None draws fresh entropy; an int (not a bool) >= 0 gives the same children
+        See :func:`check_seed`. None draws fresh entropy; an int gives the same children
         every time; a Generator gives children drawn from its stream (so the same
         Generator state gives the same children); a SeedSequence spawns directly.
     n : int
@@ -222,17 +283,13 @@ def spawn_seeds(seed, n: int) -> list[np.random.SeedSequence]:
     -------
     list of numpy.random.SeedSequence, each usable as ``np.random.default_rng(child)``.
     """
+    seed = check_seed(seed)
     if isinstance(seed, np.random.SeedSequence):
         root = seed
     elif isinstance(seed, np.random.Generator):
         root = np.random.SeedSequence(seed.integers(0, 2**63, size=4).tolist())
-    elif seed is None:
-        root = np.random.SeedSequence()
-    elif isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
-        root = np.random.SeedSequence(int(seed))
     else:
-        raise ValueError(f"seed must be None, a non-negative int, a numpy.random.SeedSequence or a "
-                         f"numpy.random.Generator, got {seed!r}")
+        root = np.random.SeedSequence(seed)
     return root.spawn(n)
 
 
@@ -240,3 +297,84 @@ def usable_cores() -> int:
     """The cores this process may run on (its CPU affinity where the system has one): the default
     number of workers for decoding, encoding and gathering."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class Settings:
+    """Base of pbmlib's frozen settings dataclasses: validated once, then passed around whole.
+
+    A subclass is a ``@dataclasses.dataclass(frozen=True)`` that validates its fields in
+    ``__post_init__``. Entry points take ``settings=`` (an instance or a mapping of its
+    fields) or the fields as keywords, and call :meth:`coerce` once.
+    """
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def coerce(cls, settings=None, *, where: str = "", **fields):
+        """One instance from ``settings`` (an instance or a mapping of its fields) or from ``fields``.
+
+        Raises
+        ------
+        ValueError
+            Both ``settings`` and fields are given, or a field name is unknown (with a close
+            match), naming ``where``.
+        """
+        names = cls.field_names()
+        prefix = f"{where}: " if where else ""
+        unknown = [key for key in fields if key not in names]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{prefix}unknown option {unknown[0]!r}{hint}; the {cls.__name__} options are "
+                             f"{', '.join(names)}")
+        if settings is not None and fields:
+            raise ValueError(f"{prefix}pass either a {cls.__name__} or its options ({', '.join(fields)}), not both")
+        if isinstance(settings, cls):
+            return settings
+        if isinstance(settings, Mapping):
+            return cls.coerce(None, where=where, **dict(settings))
+        if settings is not None:
+            raise ValueError(f"{prefix}expected a {cls.__name__} or a mapping of its options, got {settings!r}")
+        return cls(**fields)
+
+    def replace(self, **changes):
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def split_options(options: dict, kinds: dict, *, where: str) -> dict:
+    """Route an entry point's ``**options`` to its settings objects.
+
+    Parameters
+    ----------
+    options : dict
+        The keyword arguments: for each kind either ``<name>=<Settings instance or mapping>``
+        or the kind's fields as keywords.
+    kinds : dict
+        ``name -> Settings subclass``, e.g. ``{"mixing": Mixing, "decoding": Decoding}``.
+    where : str
+        The entry point, for messages.
+
+    Returns
+    -------
+    dict
+        ``name -> instance`` for every kind (defaults where nothing was given).
+
+    Raises
+    ------
+    ValueError
+        An option belongs to no kind (with a close match), or a kind is given both whole
+        and by its fields.
+    """
+    fields_of = {name: cls.field_names() for name, cls in kinds.items()}
+    known = list(kinds) + [field for fields in fields_of.values() for field in fields]
+    unknown = [key for key in options if key not in known]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"{where}: unknown option {unknown[0]!r}{hint}; the options are {', '.join(known)}")
+    return {name: cls.coerce(options.get(name), where=where,
+                             **{key: value for key, value in options.items() if key in fields_of[name]})
+            for name, cls in kinds.items()}

@@ -226,7 +226,7 @@ def test_decompression_bomb_names_the_file(tmp_path, monkeypatch):
         read_image(tmp_path / "big.png")
 
 
-@pytest.mark.parametrize("size", [(2.5, 5), True, (16, True), (0, 4), "16"])
+@pytest.mark.parametrize("size", [(2.5, 5), True, (16, True), (0, 4), "16y16", (16, 16, 3)])
 def test_bad_sizes_are_refused(tmp_path, size):
     make_folder(tmp_path)
     with pytest.raises(ValueError, match="size must be"):

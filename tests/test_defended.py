@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pbmlib.data.augmentation import augment_images
-from pbmlib.pbm.mixing import draw_block_sources, gather_blocks
+from pbmlib.pbm.mixing import gather_blocks, mixing_sources
 from pbmlib.privacy.attacks import block_keys, membership_scores
 from pbmlib.schemes import SCHEMES, get_scheme
 
@@ -52,7 +52,7 @@ def test_seeded_bytes_and_contract(name, data):
     ("pbm_noise", {"sigma": 0}, r"sigma must be a number in \(0.0, inf\) grey levels"),
     ("pbm_noise", {"sigma": True}, "sigma must be"),
     ("pbm_noise", {"noise": "uniform"}, "noise must be one of 'gaussian', 'laplace'"),
-    ("pbm_noise", {"block": 0}, "block sizes must be ints >= 1"),
+    ("pbm_noise", {"block": 0}, "block must be .* whole pixels >= 1"),
     ("pbm_shuffle", {"fraction": 0}, r"fraction must be a number in \(0.0, 1.0\]"),
     ("pbm_shuffle", {"fraction": 1.5}, "fraction must be"),
     ("pbm_shuffle", {"scope": "set"}, "scope must be one of 'class', 'image'"),
@@ -76,7 +76,8 @@ def test_labels_and_params():
     assert get_scheme("pbm_noise", sigma=8, noise="laplace", block=4).label == \
         "pbm_noise sigma=8.0 noise=laplace block=4x4"
     assert get_scheme("pbm_shuffle", scope="image").get_params() == {
-        "fraction": 1.0, "scope": "image", "block": (5, 5), "n_donors": 10, "rounds": 1, "p": 0.5}
+        "fraction": 1.0, "scope": "image", "block": (5, 5), "n_donors": 10, "rounds": 1, "p": 0.5,
+        "allow_self": False}
     assert get_scheme("pbm_average", k=4, p=1.0).label == "pbm_average k=4 p=1.0"
     assert get_scheme("pbm_augment").augmentation.rotation == 15.0
     for name in NAMES:
@@ -151,7 +152,7 @@ def test_average_is_the_mean_of_k_pbm_mixings(data):
     rng = np.random.default_rng(scheme.seeds_[1])
     total = pbm(x, y, 1).astype(float)  # the first mixing is PBM's
     for _ in range(2):  # the other k - 1 from the second stream
-        total += gather_blocks(x, draw_block_sources(y, (5, 5), seed=rng))
+        total += gather_blocks(x, mixing_sources(y, (5, 5), block=1, seed=rng))
     np.testing.assert_array_equal(scheme.protect(x, y), np.rint(total / 3).astype(np.uint8))
     assert membership_scores(x, scheme.protect(x, y), block=BLOCK).mean() < 0.2  # copies only where all k agree
 

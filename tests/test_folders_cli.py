@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from pbmlib import load_folder, mix_folder
-from pbmlib.pbm.folders import load_private
+from pbmlib.pbm.release import load_private
 from pbmlib.workbench.cli import main
 
 
@@ -78,7 +78,7 @@ def test_mix_folder_refusals(src, tmp_path):
 
 
 def test_interrupted_write_leaves_no_partial_output(src, tmp_path, monkeypatch):
-    from pbmlib.pbm import folders
+    from pbmlib.pbm import release as folders
 
     dst = tmp_path / "dst"
     calls = {"n": 0}
@@ -145,7 +145,7 @@ def test_cli_refuses_abbreviations_and_suggests_the_option(capsys):
 
 
 def test_streamed_folder_mixing_gives_mix_blocks_bytes_whatever_the_chunk_and_workers(src, tmp_path, monkeypatch):
-    from pbmlib.pbm import folders
+    from pbmlib.pbm import release as folders
     from pbmlib.pbm.mixing import gather_blocks
 
     originals = load_folder(src)

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from pbmlib import mix_folder
-from pbmlib._io import lock_folder, write_json_atomic
-from pbmlib.pbm import folders
-from pbmlib.pbm.folders import load_private
+from pbmlib._fs import lock, lock_path, write_json_atomic
+from pbmlib.pbm import release as folders
+from pbmlib.pbm.release import load_private
 from pbmlib.workbench.cli import main
 
 
@@ -103,30 +103,34 @@ def test_overwrite_replaces_the_whole_earlier_output(tmp_path):
     dst = tmp_path / "dst"
     mix_folder(big, dst, block=(8, 8), seed=0)
     assert len(release_files(dst)) == 17
-    (dst / "a" / ".img0.png.abcd1234.tmp").write_bytes(b"left by a killed writer")
+    (dst / "a" / ".img0.png.abcd1234.tmp").write_bytes(b"not written by pbm mix")
+    with pytest.raises(ValueError, match=r"holds 1 file\(s\) the earlier pbm mix did not write \(a/.img0.png.abcd1234.tmp\)"):
+        mix_folder(small, dst, block=(8, 8), seed=0, overwrite=True)
+    (dst / "a" / ".img0.png.abcd1234.tmp").unlink()
     mix_folder(small, dst, block=(8, 8), seed=0, overwrite=True)
     assert release_files(dst) == ["a/000000.png", "a/000001.png", "b/000000.png", "b/000001.png", "release.json"]
     assert len(load_private(tmp_path / "dst.private")[0]["files"]) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big", "dst", "dst.private", "small"]
 
 
-def test_overwrite_replaces_an_output_of_the_old_layout_key_included(src, tmp_path):
+def test_overwrite_refuses_an_output_of_the_old_layout(src, tmp_path):
     dst = tmp_path / "dst"
     (dst / "alice").mkdir(parents=True)
     Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(dst / "alice" / "img0.png")
     (dst / "provenance.npz").write_bytes(b"old key")
     write_json_atomic(dst / "manifest.json", {"source": str(src), "files": ["alice/img0.png"],
                                               "provenance": "provenance.npz"})
-    mix_folder(src, dst, block=(8, 8), overwrite=True)
-    assert not (dst / "provenance.npz").exists() and not (dst / "manifest.json").exists()
+    with pytest.raises(ValueError, match="is not an earlier pbm mix output"):  # no record of what it wrote
+        mix_folder(src, dst, block=(8, 8), overwrite=True)
+    assert (dst / "provenance.npz").read_bytes() == b"old key"
 
 
 def test_a_second_mix_into_the_same_dst_refuses_while_the_first_runs(src, tmp_path, capsys):
     dst = tmp_path / "dst"
-    with lock_folder(dst.resolve(), what="dst"):  # another pbm mix holds it
+    with lock(lock_path(dst.resolve()), what="dst", target=dst.resolve()):  # another pbm mix holds it
         assert main(["mix", str(src), str(dst), "--block", "8x8", "--quiet"]) == 2
         err = capsys.readouterr().err
-        assert f"dst {dst} is being written by another process (pid {os.getpid()}" in err
+        assert f"dst {dst.resolve()} is in use by another process (pid {os.getpid()}" in err
         assert err.count("\n") == 1
         assert not dst.exists()
     assert main(["mix", str(src), str(dst), "--block", "8x8", "--quiet"]) == 0  # free again
@@ -136,7 +140,7 @@ def test_concurrent_mixes_into_one_dst_do_not_both_succeed(src, tmp_path):
     dst = tmp_path / "dst"
     script = textwrap.dedent("""
         import sys, time
-        from pbmlib.pbm import folders
+        from pbmlib.pbm import release as folders
         real = folders.write_new_file
         def slow(path, data):
             time.sleep(0.05)
@@ -152,7 +156,7 @@ def test_concurrent_mixes_into_one_dst_do_not_both_succeed(src, tmp_path):
     codes = sorted(code for code, _ in results)
     assert codes in ([0, 0], [0, 2])  # one after the other, or one refused: never a silent mixture
     if codes == [0, 2]:
-        assert any("being written by another process" in err for _, err in results)
+        assert any("in use by another process" in err for _, err in results)
     key, _ = load_private(tmp_path / "dst.private")
     release = json.loads((dst / "release.json").read_text())
     assert key["release_id"] == release["release_id"] and len(release_files(dst)) == 12
@@ -160,7 +164,7 @@ def test_concurrent_mixes_into_one_dst_do_not_both_succeed(src, tmp_path):
 
 KILLER = textwrap.dedent("""
     import os, sys
-    from pbmlib.pbm import folders
+    from pbmlib.pbm import release as folders
     real, calls = folders.write_new_file, [0]
     def dying(path, data):
         calls[0] += 1
@@ -254,7 +258,10 @@ def test_cli_jpeg_quality_and_format_checks(src, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"block": (2.5, 8)}, "whole numbers"), ({"block": (5.9, 5.9)}, "whole numbers"),
+    ({"block": (2.5, 8)}, "whole pixels"), ({"block": (5.9, 5.9)}, "whole pixels"),
+    ({"block": (8, 8), "rounds": 10**9}, "rounds must be an int from 1 to 1000"),
+    ({"block": (8, 8), "n_donors": 10**9}, "n_donors must be an int from 1 to"),
+    ({"block": (8, 8), "sise": 8}, "unknown option 'sise' .did you mean 'size'"),
     ({"block": (8, 8), "p": True}, "probability"), ({"block": (8, 8), "seed": True}, "seed must be"),
     ({"block": (8, 8), "seed": "x"}, "seed must be"), ({"block": (8, 8), "n_donors": 0}, "n_donors"),
     ({"block": (8, 8), "format": "gif"}, "format must be one of"), ({"block": (8, 8), "overwrite": "yes"}, "overwrite"),
@@ -334,7 +341,7 @@ def test_full_disk_is_one_line_naming_the_file_and_nothing_is_left(src, tmp_path
         return real(path, data)
 
     monkeypatch.setattr(folders, "write_new_file", full)
-    assert main(["mix", str(src), str(dst), "--block", "8x8", "--seed", "1", "--overwrite", "--quiet"]) == 2
+    assert main(["mix", str(src), str(dst), "--block", "8x8", "--overwrite", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("pbm mix: error: ") and err.count("\n") == 1
     assert "No space left on device" in err and ".incomplete-" in err and "was not changed" in err

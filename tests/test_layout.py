@@ -6,7 +6,7 @@ import sys
 import pytest
 
 NUMPY_TIER = ["pbmlib", "pbmlib.data.datasets", "pbmlib.data.augmentation", "pbmlib.data.split", "pbmlib.pbm.mixing",
-              "pbmlib.pbm.restoration", "pbmlib.pbm.folders", "pbmlib.schemes", "pbmlib.schemes.registry",
+              "pbmlib.pbm.restoration", "pbmlib.pbm.release", "pbmlib.schemes", "pbmlib.schemes.registry",
               "pbmlib.privacy.similarity", "pbmlib.privacy.matchers", "pbmlib.privacy.attacks",
               "pbmlib.privacy.scorecard"]
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pbmlib import draw_block_sources, gather_blocks, mix_blocks, n_blocks
+from pbmlib import gather_blocks, mix_blocks, mixing_sources, n_blocks
 
 
 def blocks_of(images, block):
@@ -54,15 +54,15 @@ def test_p_zero_is_identity(labelled_images):
 
 def test_donors_exclude_self_by_default(rng):
     labels = np.repeat([0, 1], 50)
-    src = draw_block_sources(labels, (8, 8), p=1.0, seed=0)
+    src = mixing_sources(labels, (8, 8), block=1, p=1.0, seed=0)
     assert not (src == np.arange(100)[:, None, None]).any()
-    src_self = draw_block_sources(labels, (8, 8), p=1.0, seed=0, allow_self=True, n_donors=49)
+    src_self = mixing_sources(labels, (8, 8), block=1, p=1.0, seed=0, allow_self=True, n_donors=49)
     assert (src_self == np.arange(100)[:, None, None]).any()
 
 
 def test_each_image_uses_at_most_n_donors_per_round(rng):
     labels = np.zeros(200, dtype=int)
-    src = draw_block_sources(labels, (10, 10), n_donors=3, p=1.0, seed=5)
+    src = mixing_sources(labels, (10, 10), block=1, n_donors=3, p=1.0, seed=5)
     per_image = [np.unique(s).size for s in src]
     assert max(per_image) == 3  # 100 blocks, 3 donors: every donor used, never more
 
@@ -71,7 +71,7 @@ def test_donor_draw_is_uniform_over_class():
     labels = np.zeros(11, dtype=int)  # 10 possible donors each, 3 drawn
     counts = np.zeros(11)
     for s in range(300):
-        src = draw_block_sources(labels, (1, 1), n_donors=3, p=1.0, seed=s)
+        src = mixing_sources(labels, (1, 1), block=1, n_donors=3, p=1.0, seed=s)
         counts += np.bincount(src.ravel(), minlength=11)
     freq = counts / counts.sum()
     assert np.allclose(freq, 1 / 11, atol=0.02)
@@ -79,7 +79,7 @@ def test_donor_draw_is_uniform_over_class():
 
 def test_small_class_uses_all_its_images():
     labels = np.array([0, 0, 0, 1, 1, 1, 1, 1])
-    src = draw_block_sources(labels, (6, 6), n_donors=10, p=1.0, seed=2)
+    src = mixing_sources(labels, (6, 6), block=1, n_donors=10, p=1.0, seed=2)
     assert set(np.unique(src[0])) == {1, 2}
     assert set(np.unique(src[3])) == {4, 5, 6, 7}
 
@@ -123,12 +123,15 @@ def test_single_image_class_warns_and_stays(labelled_images):
     "kwargs, match",
     [
         ({"block": (5, 4)}, r"does not divide.*height among \[1, 2, 3, 4, 6, 12\]"),
-        ({"block": (4, 0)}, ">= 1 pixel"),
-        ({"block": 4}, "pair"),
+        ({"block": (4, 0)}, "whole pixels >= 1"),
+        ({"block": (4, 4, 4)}, "pair"),
+        ({"block": (2.5, 4)}, "whole pixels"),
         ({"block": (4, 4), "p": 1.5}, r"probability in \[0, 1\]"),
         ({"block": (4, 4), "p": -0.1}, r"probability in \[0, 1\]"),
-        ({"block": (4, 4), "n_donors": 0}, "n_donors must be an int >= 1"),
-        ({"block": (4, 4), "rounds": 0}, "rounds must be an int >= 1"),
+        ({"block": (4, 4), "n_donors": 0}, "n_donors must be an int from 1 to"),
+        ({"block": (4, 4), "rounds": 0}, "rounds must be an int from 1 to"),
+        ({"block": (4, 4), "rounds": 10**9}, "rounds must be an int from 1 to 1000"),
+        ({"block": (4, 4), "n_donor": 3}, "unknown option 'n_donor' .did you mean 'n_donors'"),
         ({"block": (4, 4), "seed": "x"}, "seed must be"),
     ],
 )
@@ -172,7 +175,7 @@ def test_gather_blocks_rejects_bad_sources(labelled_images):
 @pytest.mark.parametrize("block", [(5.9, 5.9), (2.5, 4), (4, 4.5), (True, True), ("4", "4"), (4, 4, 4)])
 def test_non_integer_blocks_are_refused_not_truncated(labelled_images, block):
     images, labels = labelled_images
-    with pytest.raises(ValueError, match="block must be a pair"):
+    with pytest.raises(ValueError, match="block must be .* whole pixels"):
         mix_blocks(images, labels, block=block, seed=0)
 
 
@@ -258,7 +261,7 @@ def _reference_draw_block_sources(labels, grid, *, n_donors, rounds, p, allow_se
 @pytest.mark.parametrize("allow_self", [False, True])
 def test_capping_n_donors_keeps_the_same_bytes(n_donors, bit_generator, allow_self):
     labels = np.array([0] * 3 + [1] * 5 + [2] + [3] * 12)
-    got = draw_block_sources(labels, (3, 4), n_donors=n_donors, rounds=2, p=0.6, allow_self=allow_self,
+    got = mixing_sources(labels, (3, 4), block=1, n_donors=n_donors, rounds=2, p=0.6, allow_self=allow_self,
                              seed=np.random.Generator(bit_generator(11)))
     want = _reference_draw_block_sources(labels, (3, 4), n_donors=n_donors, rounds=2, p=0.6, allow_self=allow_self,
                                          rng=np.random.Generator(bit_generator(11)))
@@ -270,11 +273,12 @@ def test_huge_n_donors_is_capped_at_the_class_size(labelled_images):
 
     images, labels = labelled_images
     started = time.perf_counter()
-    for n_donors in (10**6, 10**9):  # hung (n_donors squared) or raised MemoryError before the cap
-        mixed, src = mix_blocks(images, labels, block=(4, 4), n_donors=n_donors, p=1.0, seed=0,
-                                return_sources=True)
-        assert (labels[src] == labels[:, None, None]).all()
+    mixed, src = mix_blocks(images, labels, block=(4, 4), n_donors=10**6, p=1.0, seed=0,  # hung before the cap
+                            return_sources=True)
+    assert (labels[src] == labels[:, None, None]).all()
     assert time.perf_counter() - started < 5
+    with pytest.raises(ValueError, match=r"n_donors must be an int from 1 to 1000000"):
+        mix_blocks(images, labels, block=(4, 4), n_donors=10**9, seed=0)  # refused before any work
 
 
 def test_mixing_into_a_memory_map_gives_the_same_bytes(tmp_path, labelled_images):
@@ -291,7 +295,7 @@ def test_mixing_into_a_memory_map_gives_the_same_bytes(tmp_path, labelled_images
 
 def test_gather_into_a_chunk_buffer_and_bad_outputs(labelled_images):
     images, labels = labelled_images
-    sources = draw_block_sources(labels, (3, 4), seed=1)
+    sources = mixing_sources(labels, (3, 4), block=1, seed=1)
     whole = gather_blocks(images, sources)
     buffer = np.empty((5,) + images.shape[1:], np.uint8)
     for lo in range(0, len(images), 5):  # a chunk at a time, into one reused buffer
@@ -308,7 +312,7 @@ def test_gather_on_several_threads_gives_the_same_bytes(labelled_images, monkeyp
 
     images, labels = labelled_images
     monkeypatch.setattr(mixing, "_CHUNK_SEGMENTS", 12 * 4)  # one image per chunk: 24 chunks over 3 threads
-    sources = draw_block_sources(labels, (3, 4), seed=2)
+    sources = mixing_sources(labels, (3, 4), block=1, seed=2)
     np.testing.assert_array_equal(gather_blocks(images, sources, workers=3), gather_blocks(images, sources, workers=1))
     with pytest.raises(ValueError, match="workers"):
         gather_blocks(images, sources, workers=0)

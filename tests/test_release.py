@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import shutil
 import stat
 
 import numpy as np
@@ -9,8 +11,8 @@ import pytest
 from PIL import Image
 
 from pbmlib import load_folder, mix_folder
-from pbmlib.pbm import folders
-from pbmlib.pbm.folders import load_private
+from pbmlib.pbm import release as folders
+from pbmlib.pbm.release import load_private
 from pbmlib.workbench.cli import main
 
 SEED = 987654321  # long enough not to appear by chance in a file
@@ -208,3 +210,156 @@ def test_cli_demo_release_has_no_key_and_scores_through_the_private_mapping(tmp_
     # SSIM is computed on correctly paired images: well above its same-class floor, below 1
     assert report["ssim_floor_mean"] + 0.1 < report["ssim_mean"] < 1
     assert report["n_blocks"] == 25 and report["log10_restoration_probability"] < -1000
+
+
+# --- issue 20: a release that cannot be undone without its key ------------------------------------
+
+def _provenance_from_release(dst, seed):
+    """What an attacker holding only the release can rebuild for a guessed seed: labels in the order
+    of the sorted source listing (class sizes from release.json) and the parameters."""
+    from pbmlib.pbm.mixing import mixing_sources
+
+    release = json.loads((dst / "release.json").read_text())
+    labels = [label for label in sorted(release["class_sizes"]) for _ in range(release["class_sizes"][label])]
+    parameters = {**release["parameters"], "n_donors": release["n_donors_requested"]}
+    mixing = {k: parameters[k] for k in ("block", "n_donors", "rounds", "p", "allow_self")}
+    return mixing_sources(labels, release["image_shape"], seed=seed, **mixing)
+
+
+def test_case_1_the_default_release_cannot_be_rebuilt_from_release_json(people, tmp_path):
+    """Case 1: with the old default seed 0 (and any small seed) release.json gave back the provenance."""
+    research = tmp_path / "research"
+    assert main(["mix", str(people), str(research), "--block", "8x8", "--seed", "42", "--quiet"]) == 0
+    _, key = load_private(tmp_path / "research.private")
+    found = [s for s in range(200) if np.array_equal(_provenance_from_release(research, s), key)]
+    assert found == [42]  # the attack works: a known or small seed is the key
+    shared = tmp_path / "shared"
+    assert main(["mix", str(people), str(shared), "--block", "8x8", "--quiet"]) == 0  # the default: fresh entropy
+    manifest, key = load_private(tmp_path / "shared.private")
+    assert manifest["seed_drawn"] is True and manifest["seed"] >= 2**64  # 128 bits from the OS
+    assert not any(np.array_equal(_provenance_from_release(shared, s), key) for s in range(200))
+    assert np.array_equal(_provenance_from_release(shared, manifest["seed"]), key)  # the private folder rebuilds it
+    assert str(manifest["seed"]) not in (shared / "release.json").read_text()
+
+
+def test_case_1_seed_flag_warns_that_a_known_seed_is_the_key(people, tmp_path, capsys):
+    assert main(["mix", str(people), str(tmp_path / "r"), "--block", "8x8", "--seed", "7", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "--seed 7 is the key of this release" in err and err.count("\n") == 1
+    assert main(["mix", str(people), str(tmp_path / "s"), "--block", "8x8", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("flags, setting", [
+    (["--block", "8x8", "-p", "0"], "p = 0 replaces no block"),
+    (["--block", "24x32"], "block 24x32 is the whole image .N_b = 1."),
+])
+def test_case_2_settings_that_protect_nothing_are_refused(people, tmp_path, capsys, flags, setting):
+    dst = tmp_path / "dst"
+    assert main(["mix", str(people), str(dst), *flags, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(setting, err) and "--allow-unprotected" in err
+    assert not dst.exists() and not (tmp_path / "dst.private").exists()
+    assert main(["mix", str(people), str(dst), *flags, "--allow-unprotected", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "NO PROTECTION" in out and "log10 P(restore" not in out
+    release = json.loads((dst / "release.json").read_text())
+    assert release["protection"].startswith("none: ") and release["log10_restoration_probability"] is None
+
+
+def test_case_2_classes_of_one_image_are_refused(tmp_path, capsys):
+    src = tmp_path / "src"
+    for label in ("a", "b", "c"):
+        (src / label).mkdir(parents=True)
+        Image.fromarray(np.full((8, 8), 9, np.uint8)).save(src / label / "only.png")
+    assert main(["mix", str(src), str(tmp_path / "dst"), "--block", "4x4", "--quiet"]) == 2
+    assert "every class holds a single image" in capsys.readouterr().err
+
+
+def test_case_3_private_dir_inside_another_release_is_refused(people, tmp_path):
+    mix_folder(people, tmp_path / "first", block=(8, 8))
+    for inside in (tmp_path / "first" / "key", tmp_path / "first" / "smith" / "deeper" / "key"):
+        with pytest.raises(ValueError, match=r"private_dir .* is inside the release .*first"):
+            mix_folder(people, tmp_path / "second", block=(8, 8), private_dir=inside)
+    with pytest.raises(ValueError, match=r"dst .* is inside the private key folder"):
+        mix_folder(people, tmp_path / "first.private" / "release", block=(8, 8), private_dir=tmp_path / "k")
+    assert not (tmp_path / "second").exists()
+
+
+def test_case_3_overwrite_refuses_to_delete_files_a_user_added(people, tmp_path):
+    dst = tmp_path / "dst"
+    mix_folder(people, dst, block=(8, 8))
+    (dst / "NOTES.txt").write_text("my notes")
+    (dst / "extra").mkdir()
+    (dst / "extra" / "plot.png").write_bytes(b"mine")
+    with pytest.raises(ValueError, match=r"holds 3 file\(s\) the earlier pbm mix did not write "
+                                         r"\(NOTES.txt, extra, extra/plot.png\)"):
+        mix_folder(people, dst, block=(8, 8), overwrite=True)
+    assert (dst / "NOTES.txt").read_text() == "my notes" and (dst / "extra" / "plot.png").read_bytes() == b"mine"
+    (tmp_path / "dst.private" / "mine.txt").write_text("x")
+    (dst / "NOTES.txt").unlink()
+    shutil.rmtree(dst / "extra")
+    with pytest.raises(ValueError, match=r"private_dir .* holds 1 file\(s\) .* \(mine.txt\)"):
+        mix_folder(people, dst, block=(8, 8), overwrite=True)
+    (tmp_path / "dst.private" / "mine.txt").unlink()
+    mix_folder(people, dst, block=(8, 8), overwrite=True)
+
+
+def test_case_7_rounds_and_donors_are_bounded_and_the_used_value_recorded(people, tmp_path, capsys):
+    import time
+
+    started = time.perf_counter()
+    assert main(["mix", str(people), str(tmp_path / "r"), "--block", "8x8", "--rounds", "1000000000"]) == 2
+    assert "--rounds must be an int from 1 to 1000" in capsys.readouterr().err
+    assert main(["mix", str(people), str(tmp_path / "r"), "--block", "8x8", "--donors", "1000000000"]) == 2
+    assert "--donors must be an int from 1 to 1000000" in capsys.readouterr().err
+    assert time.perf_counter() - started < 5 and not (tmp_path / "r").exists()
+    assert main(["mix", str(people), str(tmp_path / "r"), "--block", "8x8", "--donors", "50", "--quiet"]) == 0
+    assert "--donors 50 capped at 5: the largest class has 6 images" in capsys.readouterr().err
+    release = json.loads((tmp_path / "r" / "release.json").read_text())
+    assert release["parameters"]["n_donors"] == 5 and release["n_donors_requested"] == 50
+
+
+def test_case_8_label_folders_that_clash_are_one_line(people, tmp_path, capsys):
+    clash = tmp_path / "clash"
+    shutil.copytree(people, clash)
+    shutil.copytree(people / "smith", clash / "release.json")
+    assert main(["mix", str(clash), str(tmp_path / "a"), "--block", "8x8", "--quiet"]) == 2
+    assert "label folder named 'release.json'" in capsys.readouterr().err
+    shutil.rmtree(clash / "release.json")
+    shutil.copytree(people / "smith", clash / "Smith")
+    assert main(["mix", str(clash), str(tmp_path / "a"), "--block", "8x8", "--quiet"]) == 2
+    assert "'Smith' and 'smith', which differ only in case" in capsys.readouterr().err
+
+
+def test_case_8_gifs_are_read_and_other_formats_named(people, tmp_path, capsys):
+    gifs = tmp_path / "gifs"
+    (gifs / "a").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(gifs / "a" / f"{i}.gif")
+    assert load_folder(gifs, mode="L").images.shape == (3, 8, 8)
+    for f in (gifs / "a").iterdir():
+        f.rename(f.with_suffix(".xcf"))
+    assert main(["mix", str(gifs), str(tmp_path / "d"), "--block", "4x4", "--quiet"]) == 2
+    assert "no images found" in (err := capsys.readouterr().err) and "found 3 .xcf file(s)" in err
+    (people / "smith" / "notes.docx").write_bytes(b"x")
+    with pytest.warns(UserWarning, match=r"skipped 1 file\(s\) .*1 .docx"):
+        load_folder(people)
+
+
+def test_case_8_zero_sized_images_are_refused():
+    from pbmlib import mix_blocks
+
+    with pytest.raises(ValueError, match="zero height, width or channel count"):
+        mix_blocks(np.zeros((6, 0, 0, 3), np.uint8), [0] * 6, block=1)
+
+
+def test_case_11_release_json_has_no_host_or_time(people, tmp_path):
+    import platform
+
+    mix_folder(people, tmp_path / "dst", block=(8, 8))
+    text = (tmp_path / "dst" / "release.json").read_text()
+    release = json.loads(text)
+    assert "created" not in release and "platform" not in release["versions"]
+    assert platform.platform() not in text and platform.node() not in text
+    assert "numpy" in release["versions"]

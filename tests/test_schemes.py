@@ -64,19 +64,20 @@ def test_get_scheme_rejects_unknown_names_and_parameters():
 
 
 @pytest.mark.parametrize("name, params, match", [
-    ("pbm", {"block": 0}, "block sizes must be ints >= 1"),
-    ("pbm", {"block": (5,)}, "block must be an int .* or a .height, width. pair"),
+    ("pbm", {"block": 0}, "block must be an int .a square., a pair .height, width. or 'HEIGHTxWIDTH' of whole pixels >= 1"),
+    ("pbm", {"block": (5,)}, "block must be an int .* a pair"),
     ("pbm", {"block": (5, 5, 5)}, "block must be"),
     ("pbm", {"block": True}, "block must be"),
-    ("pbm", {"block": (2.5, 2)}, "block sizes must be ints"),
-    ("pbm", {"block": "5x5"}, "block must be"),
-    ("pbm", {"n_donors": 0}, "n_donors must be an int >= 1"),
+    ("pbm", {"block": (2.5, 2)}, "block must be .* whole pixels"),
+    ("pbm", {"block": "5y5"}, "block must be"),
+    ("pbm", {"n_donors": 0}, "n_donors must be an int from 1 to"),
     ("pbm", {"n_donors": True}, "n_donors must be an int"),
-    ("pbm", {"rounds": -1}, "rounds must be an int >= 1"),
+    ("pbm", {"rounds": -1}, "rounds must be an int from 1 to"),
     ("pbm", {"rounds": 1.0}, "rounds must be an int"),
-    ("pbm", {"p": 1.5}, r"p must be a number in \[0.0, 1.0\]"),
-    ("pbm", {"p": True}, "p must be a number"),
-    ("pbm", {"p": "0.5"}, "p must be a number"),
+    ("pbm", {"p": 1.5}, r"p must be a probability in \[0, 1\]"),
+    ("pbm", {"p": True}, "p must be a probability"),
+    ("pbm", {"p": "0.5"}, "p must be a probability"),
+    ("pbm", {"allow_self": 1}, "allow_self must be True or False"),
     ("blur", {"sigma": -1}, r"sigma must be a number in \(0.0, inf\) pixels, got -1"),
     ("blur", {"sigma": 0}, "sigma must be"),
     ("blur", {"sigma": True}, "sigma must be"),
@@ -96,8 +97,8 @@ def test_get_scheme_rejects_unknown_names_and_parameters():
     ("visualmixer", {"levels": (1, True)}, "levels must be an int"),
     ("pixel_encryption", {"per_image_keys": 1}, "per_image_keys must be True or False"),
     ("pixel_encryption", {"per_image_keys": "yes"}, "per_image_keys must be True or False"),
-    ("block_encryption", {"block": 0}, "block sizes must be ints >= 1"),
-    ("block_encryption", {"block": (4, True)}, "block sizes must be ints"),
+    ("block_encryption", {"block": 0}, "block must be .* whole pixels >= 1"),
+    ("block_encryption", {"block": (4, True)}, "block must be .* whole pixels"),
 ])
 def test_bad_parameters_raise_at_construction(name, params, match):
     with pytest.raises(ValueError, match=f"{name}: {match}"):
@@ -113,7 +114,8 @@ def test_every_scheme_has_parameter_checks():
 
 def test_params_label_dict_and_clone():
     pbm = get_scheme("pbm", block=5)
-    assert pbm.block == (5, 5) and pbm.get_params() == {"block": (5, 5), "n_donors": 10, "rounds": 1, "p": 0.5}
+    assert pbm.block == (5, 5) and pbm.get_params() == {"block": (5, 5), "n_donors": 10, "rounds": 1, "p": 0.5,
+                                                         "allow_self": False}
     assert pbm.label == "pbm block=5x5"
     assert get_scheme("pbm", block=[5, 4], rounds=3).label == "pbm block=5x4 rounds=3"
     assert get_scheme("pbm", block=(5, 4), n_donors=3, rounds=2).label == "pbm block=5x4 n_donors=3 rounds=2"
@@ -123,7 +125,7 @@ def test_params_label_dict_and_clone():
     assert get_scheme("visualmixer", levels=[1, 2]).label == "visualmixer window=8 levels=1x2"
     assert get_scheme("block_encryption").label == "block_encryption block=4x4"
     assert get_scheme("pixel_encryption", per_image_keys=np.True_).per_image_keys is True
-    assert repr(pbm) == "PBM(block=(5, 5), n_donors=10, rounds=1, p=0.5)"
+    assert repr(pbm) == "PBM(block=(5, 5), n_donors=10, rounds=1, p=0.5, allow_self=False)"
     for name in SCHEMES:
         scheme = make(name)
         d = json.loads(json.dumps(scheme.to_dict()))

@@ -118,7 +118,7 @@ def test_a_build_killed_while_converting_leaves_no_store(tmp_path):
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         deadline = time.monotonic() + 120
-        while not list(tmp_path.glob(".store.tmp-*/images.npy")):
+        while not list(tmp_path.glob(".store.incomplete-*/images.npy")):
             assert time.monotonic() < deadline and proc.poll() is None, "the build did not start"
             time.sleep(0.02)
         time.sleep(1.0)  # some rows written, most not
@@ -126,11 +126,11 @@ def test_a_build_killed_while_converting_leaves_no_store(tmp_path):
     finally:
         proc.kill()
         proc.wait()
-    assert not dst.exists() and len(list(tmp_path.glob(".store.tmp-*"))) == 1
+    assert not dst.exists() and len(list(tmp_path.glob(".store.incomplete-*"))) == 1
     assert "does not exist" in stale_reason(src, dst)
     data = load_store(src, dst, workers=1)
     np.testing.assert_array_equal(data.images, load_folder(src).images)
-    assert not list(tmp_path.glob(".store.tmp-*"))  # the dead build's folder is gone
+    assert not list(tmp_path.glob(".store.incomplete-*"))  # the dead build's folder is gone
 
 
 @pytest.mark.slow
@@ -184,3 +184,36 @@ def test_refusals(tmp_path):
     (tmp_path / "s" / "store.json").write_text(json.dumps({"format": "something else"}))
     with pytest.raises(ValueError, match="not an image store"):
         open_store(tmp_path / "s")
+
+
+def test_case_9_a_replaced_file_of_the_same_size_and_mtime_is_never_served_stale(tmp_path):
+    """Issue 20 case 9: the fingerprint was names, sizes and mtimes only."""
+    src, dst = tmp_path / "src", tmp_path / "store"
+    rng = np.random.default_rng(0)
+    for label in "ab":
+        (src / label).mkdir(parents=True)
+        for i in range(3):  # BMP: the file size depends on the shape only
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(src / label / f"{i}.bmp")
+    first = load_store(src, dst, workers=1).images.copy()
+    victim = src / "a" / "0.bmp"
+    st = victim.stat()
+    other = np.asarray(Image.open(victim)).copy()
+    other[0, 0] ^= 0xFF  # one pixel changed
+    replacement = tmp_path / "replacement.bmp"
+    Image.fromarray(other).save(replacement)
+    assert replacement.stat().st_size == st.st_size
+    os.replace(replacement, victim)
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))  # the modification time put back
+    assert victim.stat().st_mtime_ns == st.st_mtime_ns
+    assert "replaced" in stale_reason(src, dst)
+    again = load_store(src, dst, workers=1).images
+    assert not np.array_equal(again, first) and np.array_equal(again, load_folder(src).images)
+
+
+def test_content_hash_reuses_a_store_only_for_identical_bytes(tmp_path):
+    src, dst = _write_folder(tmp_path / "src"), tmp_path / "store"
+    load_store(src, dst, workers=1)
+    assert "without the files' content" in stale_reason(src, dst, content_hash=True)
+    load_store(src, dst, workers=1, content_hash=True)
+    assert store_manifest(dst)["content_hash"] is True and stale_reason(src, dst, content_hash=True) is None
+    assert stale_reason(src, dst) is None  # a content-hashed store serves plain callers too

@@ -7,18 +7,21 @@ Every loader returns an :class:`ImageSet`: uint8 images of shape (N, H, W) or
 from __future__ import annotations
 
 import gzip
-import numbers
 import os
+import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .._validation import check_images, check_labels
+from .._validation import Settings, check_choice, check_images, check_labels, check_pair
 
 __all__ = [
     "ImageSet",
+    "Decoding",
+    "read_image",
     "IMAGE_SUFFIXES",
     "load_dataset",
     "load_faces",
@@ -29,7 +32,7 @@ __all__ = [
     "FASHION_MNIST_DIR",
 ]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -155,26 +158,6 @@ def load_fashion_mnist(*, split: str = "train", directory: str | os.PathLike | N
     return ImageSet(images, labels, description=f"Fashion-MNIST ({split}), 28x28")
 
 
-def _parse_size(size) -> tuple[int, int] | None:
-    """None, an int or (height, width) of whole, positive numbers of pixels; bools and 2.5 are refused."""
-    if size is None:
-        return None
-    if isinstance(size, numbers.Integral) and not isinstance(size, (bool, np.bool_)):
-        size = (size, size)
-    try:
-        parts = tuple(size)
-    except TypeError:
-        parts = ()
-    whole = [int(s) if isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_))
-             else int(s) if isinstance(s, float) and s.is_integer() else None for s in parts]
-    if len(whole) != 2 or None in whole:
-        raise ValueError(f"size must be None, an int or (height, width) in whole pixels, got {size!r}")
-    h, w = whole
-    if h < 1 or w < 1:
-        raise ValueError(f"size must be positive, got {size!r}")
-    return h, w
-
-
 def _sixteen_bit_to_l(img: Image.Image) -> Image.Image:
     """A 16-bit grayscale image (modes ``I;16*``, or ``I`` from a 16-bit PNG) as 8-bit "L".
 
@@ -188,27 +171,54 @@ def _sixteen_bit_to_l(img: Image.Image) -> Image.Image:
 #: Resampling filters for ``resample=``, by name. The paper's reference code resizes with Lanczos.
 RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "lanczos": Image.Resampling.LANCZOS,
               "bicubic": Image.Resampling.BICUBIC, "nearest": Image.Resampling.NEAREST}
+#: Channel layouts for ``mode=``: None keeps the files' own ("L" or "RGB").
+MODES = (None, "L", "RGB")
 
 
-def _check_resample(resample: str):
-    if resample not in RESAMPLING:
-        raise ValueError(f"resample must be one of {sorted(RESAMPLING)}, got {resample!r}")
-    return RESAMPLING[resample]
+@dataclass(frozen=True)
+class Decoding(Settings):
+    """How image files become uint8 arrays: one validated bundle for every reader.
+
+    Taken by :func:`read_image`, :func:`load_folder`, :func:`load_dataset`,
+    :func:`pbmlib.data.store.load_store` and :func:`pbmlib.mix_folder` (as ``decoding=``
+    or as its fields ``size=``, ``mode=``, ``resample=``).
+
+    Parameters
+    ----------
+    size : None, int or (int, int), default=None
+        Resize every image to (height, width) in whole pixels (an int is a square; see
+        :func:`pbmlib._validation.check_pair`). None keeps the sizes, which must then agree.
+    mode : None, "L" or "RGB", default=None
+        Convert to grayscale or RGB; ``"RGB"`` gives grey images three equal channels, as
+        the paper's reference code does. None keeps "L" and "RGB" images as they are and
+        refuses other modes (palette, alpha, 16-bit), asking for an explicit mode.
+    resample : {"bilinear", "lanczos", "bicubic", "nearest"}, default="bilinear"
+        The resize filter; the reference code uses ``"lanczos"``.
+    """
+
+    size: tuple[int, int] | None = None
+    mode: str | None = None
+    resample: str = "bilinear"
+
+    def __post_init__(self):
+        if self.size is not None:
+            object.__setattr__(self, "size", check_pair(self.size, name="size"))
+        check_choice(self.mode, MODES, name="mode")
+        check_choice(self.resample, tuple(RESAMPLING), name="resample")
+
+    def to_dict(self) -> dict:
+        """JSON-able fields (``size`` as a list or None)."""
+        return {"size": list(self.size) if self.size else None, "mode": self.mode, "resample": self.resample}
 
 
-def read_image(path: str | os.PathLike, *, size=None, mode: str | None = None, resample: str = "bilinear") -> np.ndarray:
+def read_image(path: str | os.PathLike, *, decoding: Decoding | None = None, **options) -> np.ndarray:
     """Read one image file as uint8 (H, W) (mode "L") or (H, W, 3) (mode "RGB").
 
     Parameters
     ----------
-    size : None, int or (height, width)
-        Resize to this size after reading.
-    mode : None, "L" or "RGB"
-        Convert to grayscale or RGB. None keeps "L" and "RGB" images as they are and
-        refuses other modes (palette, alpha, 16-bit), asking for an explicit mode.
-        ``"RGB"`` gives grey images three equal channels, as the paper's reference code does.
-    resample : {"bilinear", "lanczos", "bicubic", "nearest"}, default="bilinear"
-        The resize filter; the reference code uses ``"lanczos"``.
+    path : path
+    decoding : Decoding, optional
+        How to decode; or pass its fields ``size``, ``mode``, ``resample`` as keywords.
 
     Notes
     -----
@@ -219,10 +229,9 @@ def read_image(path: str | os.PathLike, *, size=None, mode: str | None = None, r
     than Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) is refused with
     its file name.
     """
-    size = _parse_size(size)
-    if mode not in (None, "L", "RGB"):
-        raise ValueError(f"mode must be None, 'L' or 'RGB', got {mode!r}")
-    resample_filter = _check_resample(resample)
+    decoding = Decoding.coerce(decoding, where="read_image", **options)
+    size, mode = decoding.size, decoding.mode
+    resample_filter = RESAMPLING[decoding.resample]
     try:
         with Image.open(path) as img:
             img.load()
@@ -260,21 +269,31 @@ def read_image(path: str | os.PathLike, *, size=None, mode: str | None = None, r
 def list_image_folder(root: str | os.PathLike) -> tuple[list[Path], list[str]]:
     """Image files of a ``root/<label>/<file>`` tree, sorted, and their labels (folder names).
 
-    Hidden files and files without an image suffix are skipped.
+    Hidden files are skipped. Files whose suffix is not one of :data:`IMAGE_SUFFIXES`
+    are skipped with a warning that counts them by suffix (and when nothing is left, the
+    error names what was found).
     """
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root} is not a folder; expected a folder with one sub-folder per label")
-    files, labels = [], []
+    files, labels, skipped = [], [], Counter()
     for label_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for f in sorted(label_dir.iterdir()):
-            if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES:
+            if not f.is_file() or f.name.startswith("."):
+                continue
+            if f.suffix.lower() in IMAGE_SUFFIXES:
                 files.append(f)
                 labels.append(label_dir.name)
+            else:
+                skipped[f.suffix.lower() or "(no suffix)"] += 1
+    found = ", ".join(f"{n} {suffix}" for suffix, n in skipped.most_common(5))
+    supported = ", ".join(IMAGE_SUFFIXES)
     if not files:
-        raise ValueError(
-            f"no images found under {root}; expected {root}/<label>/<name>.png (or .jpg, ...)"
-        )
+        seen = f" (found {found} file(s): convert them to one of {supported})" if skipped else ""
+        raise ValueError(f"no images found under {root}; expected {root}/<label>/<name>.png (or {supported}){seen}")
+    if skipped:
+        warnings.warn(f"{root}: skipped {sum(skipped.values())} file(s) that are not images of a supported format "
+                      f"({found}); supported: {supported}", UserWarning, stacklevel=3)
     return files, labels
 
 
@@ -291,41 +310,41 @@ def _stack(arrays: list[np.ndarray], names: list[str]) -> np.ndarray:
     return np.stack(arrays)
 
 
-def load_folder(root: str | os.PathLike, *, size=None, mode: str | None = None, resample: str = "bilinear") -> ImageSet:
+def load_folder(root: str | os.PathLike, *, decoding: Decoding | None = None, **options) -> ImageSet:
     """Images from a ``root/<label>/*.png|jpg|...`` tree; the folder name is the label.
 
     Parameters
     ----------
     root : path
-    size : None, int or (height, width)
-        Resize every image (the paper resizes all images first). Without it, all
-        images must already have one size.
-    mode : None, "L" or "RGB"
-        See :func:`read_image`.
+    decoding : Decoding, optional
+        How to decode (:class:`Decoding`); or pass ``size``, ``mode``, ``resample``. The
+        paper resizes all images first; without ``size`` all images must already have
+        one size.
 
     Returns
     -------
     ImageSet
         ``files`` holds the paths relative to ``root`` (``label/name.png``).
     """
+    decoding = Decoding.coerce(decoding, where="load_folder", **options)
     root = Path(root)
     files, labels = list_image_folder(root)
-    arrays = [read_image(f, size=size, mode=mode, resample=resample) for f in files]
+    arrays = [read_image(f, decoding=decoding) for f in files]
     rel = [f.relative_to(root).as_posix() for f in files]
     return ImageSet(_stack(arrays, rel), np.array(labels), rel, description=f"folder {root}")
 
 
-def load_wiki(root: str | os.PathLike, *, size=(64, 64), mode: str = "RGB",
-              max_images: int | None = None) -> ImageSet:
+def load_wiki(root: str | os.PathLike, *, decoding: Decoding | None = None, max_images: int | None = None,
+              **options) -> ImageSet:
     """The WIKI faces (IMDB-WIKI, ``wiki_crop``) as distributed, labelled by gender.
 
     Parameters
     ----------
     root : path
         The ``wiki_crop`` folder holding ``wiki.mat`` and the ``00/``..``99/`` image folders.
-    size : (int, int), default=(64, 64)
-        Every image is resized to this (height, width); WIKI crops vary in size.
-    mode : "L" or "RGB", default="RGB"
+    decoding : Decoding, optional
+        How to decode; or pass ``size``, ``mode``, ``resample``. Default
+        ``Decoding(size=(64, 64), mode="RGB")``: WIKI crops vary in size, so a size is required.
     max_images : int, optional
         Keep only the first ``max_images`` usable entries (for quick runs).
 
@@ -347,6 +366,11 @@ def load_wiki(root: str | os.PathLike, *, size=(64, 64), mode: str = "RGB",
     """
     from scipy.io import loadmat
 
+    if decoding is None:
+        options = {"size": (64, 64), "mode": "RGB", **options}
+    decoding = Decoding.coerce(decoding, where="load_wiki", **options)
+    if decoding.size is None:
+        raise ValueError("load_wiki needs a size: WIKI crops vary in size, e.g. size=(64, 64)")
     root = Path(root)
     mat_path = root / "wiki.mat"
     if not mat_path.exists():
@@ -397,7 +421,7 @@ def load_wiki(root: str | os.PathLike, *, size=(64, 64), mode: str = "RGB",
             break
     if not names:
         raise ValueError(f"no usable WIKI entries under {root} (gender known, face found, file present)")
-    arrays = [read_image(root_r / rel, size=size, mode=mode) for rel in names]
+    arrays = [read_image(root_r / rel, decoding=decoding) for rel in names]
     return ImageSet(np.stack(arrays), np.array(labels), names, description=f"WIKI faces from {root}")
 
 
@@ -411,39 +435,38 @@ def _confined(root_r: Path, rel: str) -> Path | None:
     return target
 
 
-def load_dataset(name: str, *, size=None, mode: str | None = None, resample: str = "bilinear") -> ImageSet:
+def load_dataset(name: str, *, decoding: Decoding | None = None, **options) -> ImageSet:
     """Load a set by name: ``"faces"``, ``"mnist"``, ``"fashion_mnist"`` (its 60,000 training
     images), ``"fashion_mnist_test"`` (its 10,000 test images), or a folder path.
 
-    ``size`` resizes after loading with the ``resample`` filter (see :func:`read_image`);
-    ``mode="RGB"`` gives grey images three equal channels (the reference code's input),
-    ``"L"`` makes colour images grey; None keeps what the set has.
+    ``decoding`` (or ``size``, ``mode``, ``resample``; see :class:`Decoding`): ``size``
+    resizes after loading with the ``resample`` filter; ``mode="RGB"`` gives grey images
+    three equal channels (the reference code's input), ``"L"`` makes colour images grey;
+    None keeps what the set has.
     """
+    decoding = Decoding.coerce(decoding, where="load_dataset", **options)
     loaders = {"faces": load_faces, "mnist": load_mnist, "fashion_mnist": load_fashion_mnist,
                "fashion_mnist_test": lambda: load_fashion_mnist(split="test")}
-    if mode not in (None, "L", "RGB"):
-        raise ValueError(f"mode must be None, 'L' or 'RGB', got {mode!r}")
-    _check_resample(resample)
     if name in loaders:
         data = loaders[name]()
-        if size is not None:
-            data.images = resize_images(data.images, size, resample=resample)
-        if mode == "RGB" and data.images.ndim == 3:
+        if decoding.size is not None:
+            data.images = resize_images(data.images, decoding.size, resample=decoding.resample)
+        if decoding.mode == "RGB" and data.images.ndim == 3:
             data.images = np.repeat(data.images[..., None], 3, axis=3)
-        elif mode == "L" and data.images.ndim == 4:
+        elif decoding.mode == "L" and data.images.ndim == 4:
             data.images = np.stack([np.asarray(Image.fromarray(img).convert("L")) for img in data.images])
         return data
     if Path(name).is_dir():
-        return load_folder(name, size=size, mode=mode, resample=resample)
+        return load_folder(name, decoding=decoding)
     raise ValueError(f"unknown dataset {name!r}: use one of {sorted(loaders)} or a folder path")
 
 
 def resize_images(images: np.ndarray, size, *, resample: str = "bilinear") -> np.ndarray:
     """Resize a uint8 stack (N, H, W[, C]) to ``size=(height, width)`` with the ``resample`` filter."""
     images = check_images(images)
-    h, w = _parse_size(size)
-    resample_filter = _check_resample(resample)
+    decoding = Decoding(size=size, resample=resample)
+    h, w = decoding.size
     if images.shape[1:3] == (h, w):
         return images
-    out = [np.asarray(Image.fromarray(img).resize((w, h), resample_filter)) for img in images]
+    out = [np.asarray(Image.fromarray(img).resize((w, h), RESAMPLING[resample])) for img in images]
     return np.stack(out)

@@ -13,7 +13,8 @@ A store is a folder::
       labels.npy   str of shape (N,), the sub-folder names
       files.json   the N file names, relative to the source folder
       store.json   how it was made: source folder, a fingerprint of its files (names,
-                   sizes, modification times), size, mode, resampling filter, shape
+                   sizes, modification and change times, inodes; optionally their
+                   content), size, mode, resampling filter, shape
 
 Format: ``.npy`` memory maps rather than Zarr. The images are one dense, fixed-shape
 uint8 array that is read by rows. A ``.npy`` memmap gives cheap random access to any
@@ -25,9 +26,10 @@ chunk, every read returns a copy, and it adds a dependency whose API changed bet
 versions. Workers write disjoint rows of the one preallocated ``.npy`` file, so
 parallel decoding needs no chunk-aligned layout either.
 
-Faults: a store is written into a temporary folder beside ``store`` and renamed into
-place only when complete, so a conversion that is killed leaves no store (the next
-call rebuilds, and removes the dead temporary folder). ``store.json`` is written last
+Faults: a store is written into a staging folder beside ``store`` and renamed into
+place only when complete (:func:`pbmlib._fs.staged_dir`), so a conversion that is killed
+leaves no store (the next call rebuilds, and removes the dead staging folder); builders
+of one store take turns through its lock (``.<store>.lock``). ``store.json`` is written last
 and checked, with the size of ``images.npy``, before a store is used. The file is
 preallocated up front, so a full disk fails at once, with an ``OSError`` naming the
 path, and not with a crash half way through the memory map.
@@ -39,54 +41,43 @@ import errno
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from .._io import pid_alive, versions, write_json_atomic
-from .._validation import check_positive_int, usable_cores
-from .datasets import ImageSet, list_image_folder, read_image
+from .._fs import clean_stale, lock, lock_path, staged_dir, write_json_atomic
+from .._io import versions
+from .._validation import check_bool, check_positive_int, usable_cores
+from .datasets import Decoding, ImageSet, list_image_folder, read_image
 
 __all__ = ["load_store", "build_store", "open_store", "stale_reason", "store_manifest"]
 
 FORMAT = "pbmlib-image-store"
-VERSION = 1
+VERSION = 2  # 2: the fingerprint holds change times and inodes
 _MANIFEST = "store.json"
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def _size_option(size):
-    if size is None:
-        return None
-    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
-        size = (size, size)
-    try:
-        h, w = (int(s) for s in size)
-    except (TypeError, ValueError):
-        raise ValueError(f"size must be None, an int or (height, width), got {size!r}") from None
-    if h < 1 or w < 1:
-        raise ValueError(f"size must be positive, got {size!r}")
-    return [h, w]
+def _fingerprint(root: Path, files: list[Path], *, content: bool = False) -> str:
+    """SHA-256 over every file's relative name, size, modification and change times (ns) and inode;
+    with ``content``, over its bytes too.
 
-
-def _mode_option(mode):
-    if mode not in (None, "L", "RGB"):
-        raise ValueError(f"mode must be None, 'L' or 'RGB', got {mode!r}")
-    return mode
-
-
-def _fingerprint(root: Path, files: list[Path]) -> str:
-    """SHA-256 of every file's relative name, size and modification time (ns)."""
+    The change time (ctime) and the inode cannot be set back by a user: a file replaced by
+    another of the same size whose modification time was restored (``touch -r``, ``cp -p``)
+    still changes the fingerprint.
+    """
     digest = hashlib.sha256()
     for f in files:
         st = f.stat()
-        digest.update(f"{f.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        digest.update(f"{f.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0"
+                      f"{st.st_ino}\n".encode())
+        if content:
+            with open(f, "rb") as fh:
+                digest.update(hashlib.file_digest(fh, "sha256").digest())
     return digest.hexdigest()
 
 
@@ -159,8 +150,8 @@ def open_store(store: str | os.PathLike) -> ImageSet:
                                                        f"mode {manifest['mode']})")
 
 
-def stale_reason(root: str | os.PathLike, store: str | os.PathLike, *, size=None, mode: str | None = None,
-                 resample: str = "bilinear") -> str | None:
+def stale_reason(root: str | os.PathLike, store: str | os.PathLike, *, decoding: Decoding | None = None,
+                 content_hash: bool = False, **options) -> str | None:
     """Why ``store`` cannot be reused for ``root`` with these options, or None when it can.
 
     Parameters
@@ -168,7 +159,7 @@ def stale_reason(root: str | os.PathLike, store: str | os.PathLike, *, size=None
     root : path
         The source folder ``root/<label>/<file>``.
     store : path
-    size, mode
+    decoding, content_hash, **options
         As for :func:`load_store`.
 
     Returns
@@ -177,7 +168,7 @@ def stale_reason(root: str | os.PathLike, store: str | os.PathLike, *, size=None
         One line, e.g. ``"the source folder changed (files added, removed or modified)"``.
     """
     root, store = Path(root), Path(store)
-    size, mode = _size_option(size), _mode_option(mode)
+    decoding = Decoding.coerce(decoding, where="stale_reason", **options)
     if not store.exists():
         return f"{store} does not exist"
     try:
@@ -187,24 +178,28 @@ def stale_reason(root: str | os.PathLike, store: str | os.PathLike, *, size=None
         return str(exc)
     if manifest["source"] != str(root.resolve()):
         return f"it was made from {manifest['source']}, not {root.resolve()}"
-    for name, value in (("size", size), ("mode", mode), ("resample", resample)):
+    for name, value in decoding.to_dict().items():
         if manifest.get(name) != value:
             return f"it was made with {name}={manifest.get(name)!r}, not {value!r}"
+    if content_hash and not manifest.get("content_hash"):
+        return "it was fingerprinted without the files' content (content_hash=True asks for it)"
     files, _ = list_image_folder(root)
-    if manifest["fingerprint"] != _fingerprint(root, files):
-        return "the source folder changed (files added, removed or modified)"
+    if manifest["fingerprint"] != _fingerprint(root, files, content=bool(manifest.get("content_hash"))):
+        return "the source folder changed (files added, removed, modified or replaced)"
     return None
 
 
-def load_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None, mode: str | None = None,
-               resample: str = "bilinear", workers: int | None = None, chunk_size: int = 256,
-               client=None) -> ImageSet:
+def load_store(root: str | os.PathLike, store: str | os.PathLike, *, decoding: Decoding | None = None,
+               workers: int | None = None, chunk_size: int = 256, client=None, content_hash: bool = False,
+               **options) -> ImageSet:
     """The images of ``root`` from the store ``store``, decoding them first if needed.
 
     Reuses ``store`` when it was made from ``root`` with the same options and the
-    folder's files (names, sizes, modification times) are unchanged; otherwise (re)builds
-    it with :func:`build_store`. Parallel callers wait for one builder (a lock file
-    beside the store) and then reuse its work.
+    folder's files are unchanged (names, sizes, modification and change times, inodes: a
+    file replaced by another of the same size is noticed even when its modification time
+    was restored; with ``content_hash`` their bytes too); otherwise (re)builds it with
+    :func:`build_store`. Parallel callers wait for one builder (a lock file beside the
+    store) and then reuse its work.
 
     Parameters
     ----------
@@ -212,12 +207,9 @@ def load_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None, 
         ``root/<label>/<file>``: the sub-folder names are the labels.
     store : path
         Folder of the store (created; an existing store is replaced when stale).
-    size : None, int or (height, width)
-        Resize every image; None keeps the sizes, which must then agree.
-    resample : {"bilinear", "lanczos", "bicubic", "nearest"}, default="bilinear"
-        The resize filter (see :func:`pbmlib.data.datasets.read_image`).
-    mode : None, "L" or "RGB"
-        See :func:`pbmlib.data.datasets.read_image`.
+    decoding : Decoding, optional
+        How files are decoded (:class:`pbmlib.data.datasets.Decoding`); or pass ``size``,
+        ``mode``, ``resample`` as keywords. Without ``size`` the sizes must agree.
     workers : int, optional
         Processes that decode; default: the cores this process may use.
     chunk_size : int, default=256
@@ -225,6 +217,9 @@ def load_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None, 
     client : distributed.Client, optional
         Decode the chunks as tasks on this Dask cluster instead of local processes; the
         folder and the store must be on storage every worker sees at the same paths.
+    content_hash : bool, default=False
+        Also fingerprint every file's bytes (SHA-256): slower (every file is read), but
+        a store is then reused only for byte-identical files.
 
     Returns
     -------
@@ -242,18 +237,19 @@ def load_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None, 
     >>> data.images.shape, data.labels.tolist()
     ((2, 8, 8), ['a', 'b'])
     """
-    reason = stale_reason(root, store, size=size, mode=mode, resample=resample)
-    if reason is not None:
-        with _build_lock(Path(store)):
-            if stale_reason(root, store, size=size, mode=mode, resample=resample) is not None:  # not built meanwhile
-                build_store(root, store, size=size, mode=mode, resample=resample, workers=workers,
-                            chunk_size=chunk_size, client=client)
+    decoding = Decoding.coerce(decoding, where="load_store", **options)
+    if stale_reason(root, store, decoding=decoding, content_hash=content_hash) is not None:
+        store = Path(store)
+        with lock(lock_path(store), what="image store", target=store, wait=True):
+            if stale_reason(root, store, decoding=decoding, content_hash=content_hash) is not None:  # not built meanwhile
+                _build(Path(root), store, decoding, workers=workers, chunk_size=chunk_size, client=client,
+                       content_hash=content_hash)
     return open_store(store)
 
 
-def build_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None, mode: str | None = None,
-                resample: str = "bilinear", workers: int | None = None, chunk_size: int = 256,
-                client=None) -> dict:
+def build_store(root: str | os.PathLike, store: str | os.PathLike, *, decoding: Decoding | None = None,
+                workers: int | None = None, chunk_size: int = 256, client=None, content_hash: bool = False,
+                **options) -> dict:
     """Decode every image of ``root`` into a new store at ``store`` (always; see :func:`load_store`).
 
     The store is written into a temporary folder beside ``store`` and renamed into place
@@ -262,7 +258,7 @@ def build_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None,
 
     Parameters
     ----------
-    root, store, size, mode, resample, workers, chunk_size, client
+    root, store, decoding, workers, chunk_size, client, content_hash, **options
         As for :func:`load_store`.
 
     Returns
@@ -277,8 +273,16 @@ def build_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None,
     ValueError
         An image cannot be read or differs in shape from the first one.
     """
-    root, store = Path(root), Path(store)
-    size, mode = _size_option(size), _mode_option(mode)
+    decoding = Decoding.coerce(decoding, where="build_store", **options)
+    store = Path(store)
+    with lock(lock_path(store), what="image store", target=store, wait=True):
+        return _build(Path(root), store, decoding, workers=workers, chunk_size=chunk_size, client=client,
+                      content_hash=content_hash)
+
+
+def _build(root: Path, store: Path, decoding: Decoding, *, workers, chunk_size, client, content_hash) -> dict:
+    """:func:`build_store`'s work; the caller holds the store's lock."""
+    content_hash = check_bool(content_hash, name="content_hash")
     chunk_size = check_positive_int(chunk_size, name="chunk_size")
     if workers is None:
         workers = usable_cores()
@@ -288,49 +292,51 @@ def build_store(root: str | os.PathLike, store: str | os.PathLike, *, size=None,
                          f"empty folder")
     started = time.perf_counter()
     files, labels = list_image_folder(root)
-    fingerprint = _fingerprint(root, files)
-    first = read_image(files[0], size=size, mode=mode, resample=resample)
+    fingerprint = _fingerprint(root, files, content=content_hash)
+    first = read_image(files[0], decoding=decoding)
     shape = (len(files), *first.shape)
     store.parent.mkdir(parents=True, exist_ok=True)
-    _remove_dead_temporaries(store)
-    tmp = store.parent / f".{store.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    clean_stale(store)
     try:
-        tmp.mkdir()
-        images_path = tmp / "images.npy"
-        _preallocate(images_path, shape, store)
-        chunks = [(lo, [str(f) for f in files[lo:lo + chunk_size]]) for lo in range(0, len(files), chunk_size)]
-        task = dict(images_path=str(images_path), size=size, mode=mode, resample=resample, shape=first.shape)
-        if client is not None:  # every chunk a Dask task; each writes its own rows of the shared file
-            client.gather([client.submit(_decode_chunk, lo, names, pure=False, **task) for lo, names in chunks])
-        elif workers == 1 or len(chunks) == 1:
-            for lo, names in chunks:
-                _decode_chunk(lo, names, **task)
-        else:
-            _decode_in_processes(chunks, task, workers)
-        with open(images_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        np.save(tmp / "labels.npy", np.array(labels))
-        (tmp / "files.json").write_text(json.dumps([f.relative_to(root).as_posix() for f in files]))
-        manifest = {
-            "format": FORMAT, "version": VERSION, "source": str(root.resolve()), "fingerprint": fingerprint,
-            "n_images": len(files), "image_shape": list(first.shape), "dtype": "uint8", "size": size, "mode": mode,
-            "resample": resample, "classes": sorted(set(labels)), "build_id": uuid.uuid4().hex,
-            "build_seconds": round(time.perf_counter() - started, 3), "workers": workers, "chunk_size": chunk_size,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
-        }
-        write_json_atomic(tmp / _MANIFEST, manifest)  # last: its presence marks a complete store
-        _move_into_place(tmp, store)
+        with staged_dir(store) as tmp:
+            images_path = tmp / "images.npy"
+            _preallocate(images_path, shape, store)
+            chunks = [(lo, [str(f) for f in files[lo:lo + chunk_size]]) for lo in range(0, len(files), chunk_size)]
+            task = dict(images_path=str(images_path), decoding=decoding, shape=first.shape)
+            if client is not None:  # every chunk a Dask task; each writes its own rows of the shared file
+                client.gather([client.submit(_decode_chunk, lo, names, pure=False, **task) for lo, names in chunks])
+            elif workers == 1 or len(chunks) == 1:
+                for lo, names in chunks:
+                    _decode_chunk(lo, names, **task)
+            else:
+                _decode_in_processes(chunks, task, workers)
+            with open(images_path, "rb+") as fh:
+                os.fsync(fh.fileno())
+            np.save(tmp / "labels.npy", np.array(labels))
+            (tmp / "files.json").write_text(json.dumps([f.relative_to(root).as_posix() for f in files]))
+            manifest = {
+                "format": FORMAT, "version": VERSION, "source": str(root.resolve()), "fingerprint": fingerprint,
+                "content_hash": content_hash, "n_images": len(files), "image_shape": list(first.shape),
+                "dtype": "uint8", **decoding.to_dict(), "classes": sorted(set(labels)), "build_id": uuid.uuid4().hex,
+                "build_seconds": round(time.perf_counter() - started, 3), "workers": workers,
+                "chunk_size": chunk_size, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
+            }
+            write_json_atomic(tmp / _MANIFEST, manifest)  # last: its presence marks a complete store
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         if exc.errno in _DISK_FULL:
-            raise OSError(exc.errno, f"no space left on the device for the store {store}: {shape[0]} images of "
-                                     f"{shape[1:]} need {np.prod(shape) / 2**20:.0f} MiB ({os.strerror(exc.errno)})"
-                          ) from None
-        raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+            raise OSError(exc.errno, f"no space left on the device for the image store {store}: {shape[0]} images "
+                                     f"of {shape[1:]} need {_human_bytes(int(np.prod(shape)))} "
+                                     f"({os.strerror(exc.errno)}); free space or choose another folder") from None
         raise
     return manifest
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} TiB"
 
 
 def _preallocate(path: Path, shape: tuple, store: Path) -> None:
@@ -347,12 +353,12 @@ def _preallocate(path: Path, shape: tuple, store: Path) -> None:
                 # file systems without fallocate: blocks are reserved as the rows are written
 
 
-def _decode_chunk(lo: int, names: list[str], *, images_path: str, size, mode, resample, shape) -> int:
+def _decode_chunk(lo: int, names: list[str], *, images_path: str, decoding: Decoding, shape) -> int:
     """Decode ``names`` into rows ``lo:lo+len(names)`` of the store's ``images.npy``."""
     out = np.load(images_path, mmap_mode="r+")
     try:
         for i, name in enumerate(names):
-            image = read_image(name, size=size, mode=mode, resample=resample)
+            image = read_image(name, decoding=decoding)
             if image.shape != tuple(shape):
                 raise ValueError(f"{name}: image of shape {image.shape} differs from the first image's "
                                  f"{tuple(shape)}; pass size=(height, width) and mode='RGB' or mode='L' to give "
@@ -383,42 +389,3 @@ def _decode_in_processes(chunks: list, task: dict, workers: int) -> None:
             for future in pending:
                 future.cancel()
             raise
-
-
-def _move_into_place(tmp: Path, store: Path) -> None:
-    if not store.exists():
-        os.rename(tmp, store)
-        return
-    old = store.parent / f".{store.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    os.rename(store, old)  # open memory maps of the old store stay valid
-    os.rename(tmp, store)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _remove_dead_temporaries(store: Path) -> None:
-    """Remove temporary folders of builds of ``store`` whose process is gone (killed while converting)."""
-    prefix = f".{store.name}."
-    for path in store.parent.iterdir():
-        if not path.name.startswith(prefix):
-            continue
-        kind, _, rest = path.name[len(prefix):].partition("-")
-        pid = rest.split("-")[0]
-        if kind in ("tmp", "old") and pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-@contextmanager
-def _build_lock(store: Path):
-    """An exclusive lock on ``.<store>.lock`` beside the store (no lock where fcntl is missing)."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    store.parent.mkdir(parents=True, exist_ok=True)
-    with open(store.parent / f".{store.name}.lock", "a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

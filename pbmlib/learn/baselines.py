@@ -4,9 +4,10 @@ In a sweep, every ``02_training`` run compares a mixed set with the same origina
 the same data, split, model, settings, seed and repeats. :class:`BaselineCache` trains
 that reference once and hands its record to every run that asks for it. Entries are keyed
 by a hash of everything the training depends on (the training and test images' bytes and
-labels included), written atomically, and guarded by a lock file so that parallel runs
-(threads, processes or Dask workers on a shared file system) never train the same
-baseline twice: the second waits for the first and reads its record.
+labels included), written atomically, and guarded by a lock (:func:`pbmlib._fs.lock`) so
+that parallel runs (threads, processes or Dask workers on a shared file system) never
+train the same baseline twice: the second waits for the first and reads its record. A
+run that dies releases the lock with its process.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 
-from .._io import pid_alive, write_bytes_atomic
+from .._fs import lock, write_bytes_atomic
 
 __all__ = ["BaselineCache", "baseline_key"]
 
@@ -67,43 +67,23 @@ class BaselineCache:
         record : dict
         reused : bool
             True when the record came from the cache (trained by an earlier or parallel run).
+
+        Raises
+        ------
+        FolderLockedError
+            Another run held the entry's lock for longer than ``wait_seconds``.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
-        path, lock = self.directory / f"{key}.json", self.directory / f"{key}.lock"
-        deadline = time.monotonic() + self.wait_seconds
-        while True:
-            if path.exists():
+        path = self.directory / f"{key}.json"
+        if path.exists():
+            return json.loads(path.read_text()), True
+        with lock(self.directory / f"{key}.lock", what="baseline", target=path, wait=True,
+                  timeout=self.wait_seconds):
+            if path.exists():  # trained by the run that held the lock
                 return json.loads(path.read_text()), True
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if self._stale(lock):
-                    lock.unlink(missing_ok=True)
-                    continue
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{lock}: another run has been training this baseline for too long; "
-                                       f"remove the lock file if no run is alive") from None
-                time.sleep(0.5)
-                continue
-            with os.fdopen(fd, "w") as handle:
-                handle.write(f"{os.getpid()} {os.uname().nodename}\n")
-            try:
-                if path.exists():  # finished between our check and the lock
-                    return json.loads(path.read_text()), True
-                record = train_fn()
-                write_bytes_atomic(path, json.dumps(record, default=_plain).encode())
-                return record, False
-            finally:
-                lock.unlink(missing_ok=True)
-
-    @staticmethod
-    def _stale(lock: Path) -> bool:
-        """A lock left by a process of this host that no longer exists."""
-        try:
-            pid, host = lock.read_text().split()
-        except (OSError, ValueError):
-            return False
-        return host == os.uname().nodename and pid.isdigit() and not pid_alive(int(pid))
+            record = train_fn()
+            write_bytes_atomic(path, json.dumps(record, default=_plain).encode())
+            return record, False
 
 
 def _plain(value):

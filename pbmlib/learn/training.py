@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import versions, write_json_atomic
+from .._fs import write_json_atomic
+from .._io import versions
 from .._validation import check_images, check_positive_int
 from ..data.augmentation import Augmentation
 from .layers import augmentation_layers

@@ -36,18 +36,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .._validation import (
-    check_block,
-    check_bool,
-    check_images,
-    check_labels,
-    check_positive_int,
-    check_probability,
-    check_rng,
-    usable_cores,
-)
+from .._validation import check_block, check_bool, check_images, check_labels, check_positive_int, check_rng, usable_cores
+from .settings import Mixing
 
-__all__ = ["mix_blocks", "mixing_sources", "draw_block_sources", "gather_blocks", "n_blocks"]
+__all__ = ["mix_blocks", "mixing_sources", "gather_blocks", "n_blocks", "Mixing"]
 
 # Images gathered per np.take call: bounds the index array to a few MB.
 _CHUNK_SEGMENTS = 1 << 20
@@ -147,48 +139,20 @@ def _skip_uniforms(rng: np.random.Generator, n: int, slots: int) -> None:
         rng.random((min(chunk, slots - lo), n))
 
 
-def draw_block_sources(
-    labels,
-    grid: tuple[int, int],
-    *,
-    n_donors: int = 10,
-    rounds: int = 1,
-    p: float = 0.5,
-    allow_self: bool = False,
-    seed=None,
-) -> np.ndarray:
-    """Decide, for every block of every image, which original image it comes from.
+def _draw_sources(codes: np.ndarray, grid: tuple[int, int], mixing: Mixing, rng: np.random.Generator) -> np.ndarray:
+    """For every block of every image, the original image it comes from (the random part of PBM).
 
-    This is the random part of :func:`mix_blocks`, without pixels.
-
-    Parameters
-    ----------
-    labels : sequence of hashables, length N
-    grid : (int, int)
-        Number of block rows and block columns (H // bh, W // bw).
-    n_donors, rounds, p, allow_self, seed
-        As in :func:`mix_blocks`.
-
-    Returns
-    -------
-    sources : ndarray of shape (N, grid[0], grid[1]), int64
-        ``sources[i, a, b]`` is the index of the original image whose block (a, b)
-        ends up in output image i.
+    ``codes`` are class codes (N,), ``grid`` the blocks per column and row; returns
+    ``sources`` of shape (N, gh, gw), int64.
     """
-    n_donors = check_positive_int(n_donors, name="n_donors")
-    rounds = check_positive_int(rounds, name="rounds")
-    p = check_probability(p)
-    allow_self = check_bool(allow_self, name="allow_self")
-    rng = check_rng(seed)
-    codes, _ = check_labels(labels, len(labels))
     n = codes.shape[0]
     gh, gw = grid
     sources = np.broadcast_to(np.arange(n, dtype=np.int64)[:, None, None], (n, gh, gw)).copy()
     rows = np.arange(n)[:, None, None]
-    for _ in range(rounds):
+    for _ in range(mixing.rounds):
         # Algorithm 1 draws the N_s donors inside the rounds loop (its line 8).
-        donors, n_valid = _draw_donors(codes, n_donors, allow_self, rng)
-        replace = rng.random((n, gh, gw)) < p
+        donors, n_valid = _draw_donors(codes, mixing.n_donors, mixing.allow_self, rng)
+        replace = rng.random((n, gh, gw)) < mixing.p
         slot = np.floor(rng.random((n, gh, gw)) * n_valid[:, None, None]).astype(np.int64)
         replace &= n_valid[:, None, None] > 0
         donor_block = donors[rows, np.minimum(slot, donors.shape[1] - 1)]
@@ -268,40 +232,37 @@ def gather_blocks(images: np.ndarray, sources: np.ndarray, *, out: np.ndarray | 
     return out
 
 
-def mixing_sources(
-    labels,
-    image_shape: tuple[int, ...],
-    *,
-    block: tuple[int, int],
-    n_donors: int = 10,
-    rounds: int = 1,
-    p: float = 0.5,
-    seed=None,
-    allow_self: bool = False,
-    strict: bool = False,
-) -> np.ndarray:
+def mixing_sources(labels, image_shape: tuple[int, ...], *, mixing: Mixing | None = None, seed=None,
+                   strict: bool = False, **settings) -> np.ndarray:
     """The block provenance :func:`mix_blocks` gathers: which original each output block comes from.
 
-    Everything :func:`mix_blocks` decides, without reading a pixel: folder mixing draws
-    this once and then gathers chunk by chunk from a memory map (the same seed gives the
-    same bytes either way).
+    Everything :func:`mix_blocks` decides, without reading a pixel (the random part of
+    PBM, drawn apart from the pixel copy :func:`gather_blocks`): folder mixing draws this
+    once and then gathers chunk by chunk from a memory map (the same seed gives the same
+    bytes either way).
 
     Parameters
     ----------
-    labels : sequence of length N
+    labels : sequence of hashables, length N
     image_shape : tuple
         One image's shape ``(H, W[, C])``: the block must divide H and W.
-    block, n_donors, rounds, p, seed, allow_self, strict
+    mixing : Mixing, optional
+        The settings; or pass its fields (``block``, ``n_donors``, ``rounds``, ``p``,
+        ``allow_self``) as keywords.
+    seed, strict
         As in :func:`mix_blocks` (single-image classes warn, or raise with ``strict``).
 
     Returns
     -------
     sources : ndarray of shape (N, H // bh, W // bw), int64
+        ``sources[i, a, b]`` is the index of the original image whose block (a, b) ends up
+        in output image i.
     """
-    hw = tuple(image_shape[:2])
+    mixing = Mixing.coerce(mixing, **settings)
+    grid = mixing.grid(image_shape)
     codes, classes = check_labels(labels, len(labels))
-    bh, bw = check_block(hw, block)
     strict = check_bool(strict, name="strict")
+    rng = check_rng(seed)
     counts = np.bincount(codes, minlength=len(classes))
     lonely = [classes[c] for c in np.flatnonzero(counts == 1)]
     if lonely:
@@ -313,25 +274,12 @@ def mixing_sources(
         if strict:
             raise ValueError(message)
         warnings.warn(message, UserWarning, stacklevel=3)
-    return draw_block_sources(codes, (hw[0] // bh, hw[1] // bw), n_donors=n_donors, rounds=rounds, p=p,
-                              allow_self=allow_self, seed=seed)
+    return _draw_sources(codes, grid, mixing, rng)
 
 
-def mix_blocks(
-    images,
-    labels,
-    *,
-    block: tuple[int, int],
-    n_donors: int = 10,
-    rounds: int = 1,
-    p: float = 0.5,
-    seed=None,
-    allow_self: bool = False,
-    strict: bool = False,
-    return_sources: bool = False,
-    out: np.ndarray | None = None,
-    workers: int | None = None,
-):
+def mix_blocks(images, labels, *, mixing: Mixing | None = None, seed=None, strict: bool = False,
+               return_sources: bool = False, out: np.ndarray | None = None, workers: int | None = None,
+               **settings):
     """Mix every image with blocks of same-label images (PBM, Algorithm 1 of [1]_).
 
     Parameters
@@ -343,27 +291,25 @@ def mix_blocks(
         when equal and of the same kind (``np.int64(1)`` and ``1`` are one class);
         labels Python calls equal across kinds (``1``, ``1.0``, ``True``) and NaN are
         refused rather than merged.
-    block : (int, int)
-        Block height and width in pixels ``(L_b, W_b)``; must divide H and W. Whole
-        numbers only: ``(5.9, 5.9)`` is refused, not truncated.
-    n_donors : int, default=10
-        N_s, donors drawn per image and round. A class with fewer other images uses
-        all of them (so the cost is capped by the class sizes, whatever ``n_donors``).
-    rounds : int, default=1
-        N_t, mixing rounds. Each round redraws donors and the mask; a block keeps
-        its own pixels with probability (1 - p) ** rounds (donors are other images).
-        With ``allow_self=True`` an image can be its own donor, and donors always give
-        their original blocks, so in a class of C images a block keeps its own pixels
-        with probability q + (1 - q) / C, q = (1 - p) ** rounds: 1 - p + p / C for one
-        round, not (1 - p).
-    p : float, default=0.5
-        Probability that a block is replaced in one round (a bool is refused).
-    seed : None, int or numpy.random.Generator
-        Pass an int for reproducible output: the same seed gives the same bytes.
-        A bool is refused (``seed=True`` is not ``seed=1``).
-    allow_self : bool, default=False
-        Let an image be drawn as its own donor (the reference code does); it then keeps
-        more of its own blocks (see ``rounds``).
+    mixing : Mixing, optional
+        The settings (:class:`pbmlib.pbm.settings.Mixing`); or pass its fields as
+        keywords:
+
+        - ``block`` : int or (int, int), block height and width in pixels ``(L_b, W_b)``
+          (an int is a square); must divide H and W. Whole numbers only.
+        - ``n_donors`` : int, default=10. N_s, donors drawn per image and round. A class
+          with fewer other images uses all of them (the cost is capped by the class sizes).
+        - ``rounds`` : int, default=1. N_t, mixing rounds. Each round redraws donors and
+          the mask; a block keeps its own pixels with probability (1 - p) ** rounds
+          (donors are other images). With ``allow_self=True`` an image can be its own
+          donor, and donors always give their original blocks, so in a class of C images a
+          block keeps its own pixels with probability q + (1 - q) / C, q = (1 - p) ** rounds.
+        - ``p`` : float, default=0.5. Probability that a block is replaced in one round.
+        - ``allow_self`` : bool, default=False. Let an image be drawn as its own donor (the
+          reference code does); it then keeps more of its own blocks.
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Pass an int for reproducible output: the same seed gives the same bytes. None
+        draws fresh entropy from the operating system.
     strict : bool, default=False
         Raise instead of warning when a class has a single image (it has no donor
         and is left unchanged).
@@ -394,7 +340,7 @@ def mix_blocks(
     images = check_images(images)
     check_labels(labels, images.shape[0])
     return_sources = check_bool(return_sources, name="return_sources")
-    sources = mixing_sources(labels, images.shape[1:], block=block, n_donors=n_donors, rounds=rounds, p=p, seed=seed,
-                             allow_self=allow_self, strict=strict)
+    sources = mixing_sources(labels, images.shape[1:], mixing=Mixing.coerce(mixing, where="mix_blocks", **settings),
+                             seed=seed, strict=strict)
     mixed = gather_blocks(images, sources, out=out, workers=workers)
     return (mixed, sources) if return_sources else mixed

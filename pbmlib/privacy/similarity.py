@@ -101,9 +101,9 @@ def same_label_partners(labels, *, seed=None) -> np.ndarray:
     -------
     ndarray of shape (N,), int64
     """
-    from ..pbm.mixing import draw_block_sources
+    from ..pbm.mixing import mixing_sources
 
-    return draw_block_sources(labels, (1, 1), n_donors=1, rounds=1, p=1.0, seed=seed)[:, 0, 0]
+    return mixing_sources(labels, (1, 1), block=1, n_donors=1, p=1.0, seed=seed)[:, 0, 0]
 
 
 def ssim_floor_scores(originals, labels, *, seed=None) -> np.ndarray:

@@ -28,7 +28,7 @@ Examples
 >>> x = np.random.default_rng(0).integers(0, 256, (6, 10, 10), dtype=np.uint8)
 >>> scheme = get_scheme("pbm", block=5)
 >>> scheme.label, scheme.get_params()
-('pbm block=5x5', {'block': (5, 5), 'n_donors': 10, 'rounds': 1, 'p': 0.5})
+('pbm block=5x5', {'block': (5, 5), 'n_donors': 10, 'rounds': 1, 'p': 0.5, 'allow_self': False})
 >>> mixed = scheme.fit_protect(x, [0, 0, 0, 1, 1, 1], seed=0)
 >>> mixed.shape, mixed.dtype.name
 ((6, 10, 10), 'uint8')
@@ -85,10 +85,17 @@ class Scheme:
 
     @classmethod
     def _param_signature(cls) -> list[inspect.Parameter]:
-        """The keyword-only parameters of ``__init__``, in order."""
-        if cls.__init__ is object.__init__:
-            return []
-        return [p for p in inspect.signature(cls.__init__).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        """The keyword-only parameters of ``__init__``, in order; an ``__init__`` that passes
+        ``**options`` on to its parent's adds the parent's parameters after its own."""
+        params: list[inspect.Parameter] = []
+        for klass in cls.__mro__:
+            if "__init__" not in vars(klass) or klass.__init__ is object.__init__:
+                continue
+            signature = inspect.signature(klass.__init__).parameters.values()
+            params += [p for p in signature if p.kind is p.KEYWORD_ONLY and p.name not in {q.name for q in params}]
+            if not any(p.kind is p.VAR_KEYWORD for p in signature):
+                break
+        return params
 
     @classmethod
     def param_names(cls) -> list[str]:
@@ -301,47 +308,6 @@ def _check_seed(seed) -> None:
     if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
         return
     spawn_seeds(seed, 0)
-
-
-def check_int_param(scheme: str, name: str, value, *, minimum: int = 1) -> int:
-    """An int (not a bool) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{scheme}: {name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_real_param(scheme: str, name: str, value, *, low: float, high: float = math.inf,
-                     low_open: bool = True, high_open: bool = False, unit: str = "") -> float:
-    """A real number (not a bool) in the interval given by ``low``/``high`` and their openness."""
-    interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == math.inf else ']'}"
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
-    if ok:
-        v = float(value)
-        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
-    if not ok:
-        raise ValueError(f"{scheme}: {name} must be a number in {interval}{' ' + unit if unit else ''}, got {value!r}")
-    return float(value)
-
-
-def check_bool_param(scheme: str, name: str, value) -> bool:
-    """A bool (numpy bools too), not an int."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{scheme}: {name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def check_block_param(scheme: str, name: str, value) -> tuple[int, int]:
-    """A block size: an int (a square) or a ``(height, width)`` pair of ints >= 1, as a tuple."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        pair = (value, value)
-    elif isinstance(value, (tuple, list, np.ndarray)) and len(value) == 2:
-        pair = tuple(value)
-    else:
-        raise ValueError(f"{scheme}: {name} must be an int (a square) or a (height, width) pair of ints "
-                         f"in pixels, got {value!r}")
-    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in pair):
-        raise ValueError(f"{scheme}: {name} sizes must be ints >= 1 pixel, got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def block_view(images: np.ndarray, block) -> np.ndarray:

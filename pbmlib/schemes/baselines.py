@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from .._validation import check_block
-from .base import Scheme, block_view, check_int_param, check_real_param
+from .._validation import check_block, check_positive_int, check_real
+from .base import Scheme, block_view
 
 __all__ = ["Identity", "GaussianBlur", "Pixelation", "BlackBoxMask"]
 
@@ -56,7 +56,7 @@ class GaussianBlur(Scheme):
     randomized = False
 
     def __init__(self, *, sigma: float = 2.0):
-        self.sigma = check_real_param(self.name, "sigma", sigma, low=0.0, unit="pixels")
+        self.sigma = check_real(sigma, name=f"{self.name}: sigma", low=0.0, low_open=True, unit="pixels")
 
     def _protect(self, images, labels):
         sigma = (0, self.sigma, self.sigma) + ((0,) if images.ndim == 4 else ())
@@ -91,7 +91,7 @@ class Pixelation(Scheme):
     randomized = False
 
     def __init__(self, *, cell: int = 5):
-        self.cell = check_int_param(self.name, "cell", cell)
+        self.cell = check_positive_int(cell, name=f"{self.name}: cell")
 
     def _check_data(self, images, labels):
         check_block(images.shape[1:3], (self.cell, self.cell))
@@ -127,7 +127,7 @@ class BlackBoxMask(Scheme):
     randomized = False
 
     def __init__(self, *, fraction: float = 0.5):
-        self.fraction = check_real_param(self.name, "fraction", fraction, low=0.0, high=1.0)
+        self.fraction = check_real(fraction, name=f"{self.name}: fraction", low=0.0, low_open=True, high=1.0)
 
     def _protect(self, images, labels):
         out = images.copy()

@@ -35,10 +35,10 @@ import math
 
 import numpy as np
 
-from .._validation import check_choice, check_labels
+from .._validation import check_bool, check_choice, check_labels, check_positive_int, check_real
 from ..data.augmentation import Augmentation, augment_images
-from ..pbm.mixing import draw_block_sources, gather_blocks, mix_blocks
-from .base import block_view, check_bool_param, check_int_param, check_real_param
+from ..pbm.mixing import gather_blocks, mixing_sources
+from .base import block_view
 from .pbm import PBM
 
 __all__ = ["PBMNoise", "PBMShuffle", "PBMAverage", "PBMAugment"]
@@ -46,16 +46,10 @@ __all__ = ["PBMNoise", "PBMShuffle", "PBMAverage", "PBMAugment"]
 
 class _DefendedPBM(PBM):
     """PBM's mixing from fitted stream 0 (the bytes of ``pbm`` for the same seed), the
-    defence from stream 1."""
+    defence from stream 1. The mixing parameters (``block``, ``n_donors``, ``rounds``,
+    ``p``, ``allow_self``) are PBM's, passed through ``**mixing``."""
 
     _n_streams = 2
-
-    def _mixed(self, images, labels, *, return_sources=False):
-        if labels is None:
-            raise ValueError(f"{self.name} mixes blocks within classes: pass labels, one per image")
-        self._check_same_shape(images)
-        return mix_blocks(images, labels, block=self.block, n_donors=self.n_donors, rounds=self.rounds, p=self.p,
-                          seed=self._rng(0), return_sources=return_sources)
 
     def restoration_log10_probability(self, labels, image_shape):
         """None: Eq. (9) of [1]_ counts PBM's block arrangements, not what a defence adds (noise,
@@ -73,7 +67,7 @@ class PBMNoise(_DefendedPBM):
     noise : {"gaussian", "laplace"}, default="gaussian"
         Noise distribution (Laplace with scale ``sigma / sqrt(2)``: the same standard
         deviation).
-    block, n_donors, rounds, p
+    block, n_donors, rounds, p, allow_self
         As in :class:`~pbmlib.schemes.pbm.PBM`.
 
     Fitted attributes
@@ -100,11 +94,10 @@ class PBMNoise(_DefendedPBM):
 
     name = "pbm_noise"
 
-    def __init__(self, *, sigma: float = 32.0, noise: str = "gaussian", block=(5, 5), n_donors: int = 10,
-                 rounds: int = 1, p: float = 0.5):
-        self.sigma = check_real_param(self.name, "sigma", sigma, low=0.0, unit="grey levels")
+    def __init__(self, *, sigma: float = 32.0, noise: str = "gaussian", **mixing):
+        self.sigma = check_real(sigma, name=f"{self.name}: sigma", low=0.0, low_open=True, unit="grey levels")
         self.noise = check_choice(noise, ("gaussian", "laplace"), name=f"{self.name}: noise")
-        super().__init__(block=block, n_donors=n_donors, rounds=rounds, p=p)
+        super().__init__(**mixing)
 
     def _protect(self, images, labels):
         mixed = self._mixed(images, labels)
@@ -130,7 +123,7 @@ class PBMShuffle(_DefendedPBM):
         ``"class"``: the chosen blocks of all images of a class are permuted together
         (they change image and position); ``"image"``: within each image (they change
         position only).
-    block, n_donors, rounds, p
+    block, n_donors, rounds, p, allow_self
         As in :class:`~pbmlib.schemes.pbm.PBM`.
 
     Fitted attributes
@@ -155,11 +148,10 @@ class PBMShuffle(_DefendedPBM):
 
     name = "pbm_shuffle"
 
-    def __init__(self, *, fraction: float = 1.0, scope: str = "class", block=(5, 5), n_donors: int = 10,
-                 rounds: int = 1, p: float = 0.5):
-        self.fraction = check_real_param(self.name, "fraction", fraction, low=0.0, high=1.0)
+    def __init__(self, *, fraction: float = 1.0, scope: str = "class", **mixing):
+        self.fraction = check_real(fraction, name=f"{self.name}: fraction", low=0.0, low_open=True, high=1.0)
         self.scope = check_choice(scope, ("class", "image"), name=f"{self.name}: scope")
-        super().__init__(block=block, n_donors=n_donors, rounds=rounds, p=p)
+        super().__init__(**mixing)
 
     def _protect(self, images, labels):
         mixed = self._mixed(images, labels)
@@ -191,7 +183,7 @@ class PBMAverage(_DefendedPBM):
     ----------
     k : int, default=3
         Number of independent PBM mixings averaged, >= 1 (1 is PBM).
-    block, n_donors, rounds, p
+    block, n_donors, rounds, p, allow_self
         As in :class:`~pbmlib.schemes.pbm.PBM`. With ``p=1`` no block keeps the image's
         own pixels in any mixing (its own block then enters only as a donor of others).
 
@@ -219,17 +211,16 @@ class PBMAverage(_DefendedPBM):
 
     name = "pbm_average"
 
-    def __init__(self, *, k: int = 3, block=(5, 5), n_donors: int = 10, rounds: int = 1, p: float = 0.5):
-        self.k = check_int_param(self.name, "k", k)
-        super().__init__(block=block, n_donors=n_donors, rounds=rounds, p=p)
+    def __init__(self, *, k: int = 3, **mixing):
+        self.k = check_positive_int(k, name=f"{self.name}: k")
+        super().__init__(**mixing)
 
     def _protect(self, images, labels):
         mixed, sources = self._mixed(images, labels, return_sources=True)
         total = mixed.astype(np.float64)
         rng = self._rng(1)
         for _ in range(self.k - 1):  # one gather per mixing, never per block
-            more = draw_block_sources(labels, sources.shape[1:], n_donors=self.n_donors, rounds=self.rounds,
-                                      p=self.p, seed=rng)
+            more = mixing_sources(labels, images.shape[1:], mixing=self.mixing, seed=rng)
             total += gather_blocks(images, more)
         return np.clip(np.rint(total / self.k), 0, 255).astype(np.uint8)
 
@@ -245,7 +236,7 @@ class PBMAugment(_DefendedPBM):
         Maximum relative brightness change, in [0, 1): pixels scaled by U(1 - b, 1 + b).
     flip : bool, default=True
         Mirror left-right with probability 0.5.
-    block, n_donors, rounds, p
+    block, n_donors, rounds, p, allow_self
         As in :class:`~pbmlib.schemes.pbm.PBM`.
 
     Fitted attributes
@@ -271,14 +262,13 @@ class PBMAugment(_DefendedPBM):
 
     name = "pbm_augment"
 
-    def __init__(self, *, rotation: float = 15.0, brightness: float = 0.2, flip: bool = True, block=(5, 5),
-                 n_donors: int = 10, rounds: int = 1, p: float = 0.5):
-        self.rotation = check_real_param(self.name, "rotation", rotation, low=0.0, high=180.0, low_open=False,
+    def __init__(self, *, rotation: float = 15.0, brightness: float = 0.2, flip: bool = True, **mixing):
+        self.rotation = check_real(rotation, name=f"{self.name}: rotation", low=0.0, high=180.0, low_open=False,
                                          unit="degrees")
-        self.brightness = check_real_param(self.name, "brightness", brightness, low=0.0, high=1.0, low_open=False,
+        self.brightness = check_real(brightness, name=f"{self.name}: brightness", low=0.0, high=1.0, low_open=False,
                                            high_open=True)
-        self.flip = check_bool_param(self.name, "flip", flip)
-        super().__init__(block=block, n_donors=n_donors, rounds=rounds, p=p)
+        self.flip = check_bool(flip, name=f"{self.name}: flip")
+        super().__init__(**mixing)
 
     @property
     def augmentation(self) -> Augmentation:

@@ -15,8 +15,8 @@ import numbers
 
 import numpy as np
 
-from .._validation import check_block
-from .base import Scheme, block_view, check_int_param, check_real_param
+from .._validation import check_block, check_positive_int, check_real
+from .base import Scheme, block_view
 
 __all__ = ["DPPix", "dppix_scale"]
 
@@ -115,10 +115,10 @@ class DPPix(Scheme):
         if isinstance(epsilon, numbers.Real) and not isinstance(epsilon, bool) and float(epsilon) == math.inf:
             self.epsilon = math.inf
         else:
-            self.epsilon = check_real_param(self.name, "epsilon", epsilon, low=0.0,
-                                            unit='(or float("inf") for plain pixelation)')
-        self.cell = check_int_param(self.name, "cell", cell)
-        self.m = check_int_param(self.name, "m", m)
+            self.epsilon = check_real(epsilon, name=f"{self.name}: epsilon", low=0.0, low_open=True,
+                                      unit='(or float("inf") for plain pixelation)')
+        self.cell = check_positive_int(cell, name=f"{self.name}: cell")
+        self.m = check_positive_int(m, name=f"{self.name}: m")
 
     def _check_data(self, images, labels):
         check_block(images.shape[1:3], (self.cell, self.cell))

@@ -19,8 +19,8 @@ from itertools import permutations
 
 import numpy as np
 
-from .._validation import check_block, check_images, check_rng
-from .base import Scheme, block_view, check_block_param, check_bool_param
+from .._validation import check_block, check_bool, check_images, check_pair, check_rng
+from .base import Scheme, block_view
 
 __all__ = [
     "PixelKey", "pixel_key", "pixel_encrypt", "pixel_decrypt",
@@ -110,7 +110,7 @@ class BlockKey:
     """
 
     def __init__(self, block, permutation: np.ndarray, invert: np.ndarray):
-        self.block = check_block_param("block_key", "block", block)
+        self.block = check_pair(block, name="block_key: block")
         self.permutation, self.invert = permutation, invert
 
 
@@ -126,7 +126,7 @@ def block_key(channels: int = 3, *, block=4, seed=None) -> BlockKey:
         Pass an int for reproducible output.
     """
     rng = check_rng(seed)
-    bh, bw = check_block_param("block_key", "block", block)
+    bh, bw = check_pair(block, name="block_key: block")
     n_values = 2 * bh * bw * channels
     return BlockKey((bh, bw), rng.permutation(n_values), rng.random(n_values) < 0.5)
 
@@ -225,7 +225,7 @@ class PixelEncryption(Scheme):
     _n_streams = 2
 
     def __init__(self, *, per_image_keys: bool = False):
-        self.per_image_keys = check_bool_param(self.name, "per_image_keys", per_image_keys)
+        self.per_image_keys = check_bool(per_image_keys, name=f"{self.name}: per_image_keys")
 
     def _check_data(self, images, labels):
         channels = images.shape[3] if images.ndim == 4 else 1
@@ -285,7 +285,7 @@ class BlockEncryption(Scheme):
     adaptation = "block"
 
     def __init__(self, *, block=4):
-        self.block = check_block_param(self.name, "block", block)
+        self.block = check_pair(block, name=f"{self.name}: block")
 
     def _check_data(self, images, labels):
         check_block(images.shape[1:3], self.block)

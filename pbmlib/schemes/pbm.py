@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_block, check_labels
-from ..pbm.mixing import mix_blocks, n_blocks
+from .._validation import check_labels
+from ..pbm.mixing import mix_blocks
 from ..pbm.restoration import restoration_log10_probability
-from .base import Scheme, check_block_param, check_int_param, check_real_param
+from ..pbm.settings import Mixing
+from .base import Scheme
 
 __all__ = ["PBM"]
 
@@ -35,6 +36,14 @@ class PBM(Scheme):
         N_t, mixing rounds.
     p : float, default=0.5
         Probability that a block is replaced in one round (0.5 in the paper).
+    allow_self : bool, default=False
+        Let an image be its own donor (the reference code does).
+
+    Attributes
+    ----------
+    mixing : Mixing
+        The validated settings (:class:`pbmlib.pbm.settings.Mixing`), built from the
+        parameters above.
 
     Fitted attributes
     -----------------
@@ -59,25 +68,32 @@ class PBM(Scheme):
 
     name = "pbm"
 
-    def __init__(self, *, block=(5, 5), n_donors: int = 10, rounds: int = 1, p: float = 0.5):
-        self.block = check_block_param(self.name, "block", block)
-        self.n_donors = check_int_param(self.name, "n_donors", n_donors)
-        self.rounds = check_int_param(self.name, "rounds", rounds)
-        self.p = check_real_param(self.name, "p", p, low=0.0, high=1.0, low_open=False)
+    def __init__(self, *, block=(5, 5), n_donors: int = Mixing.n_donors, rounds: int = Mixing.rounds,
+                 p: float = Mixing.p, allow_self: bool = Mixing.allow_self):
+        try:
+            self.mixing = Mixing(block=block, n_donors=n_donors, rounds=rounds, p=p, allow_self=allow_self)
+        except ValueError as exc:
+            raise ValueError(f"{self.name}: {exc}") from None
+        self.block, self.n_donors, self.rounds = self.mixing.block, self.mixing.n_donors, self.mixing.rounds
+        self.p, self.allow_self = self.mixing.p, self.mixing.allow_self
 
     def _check_data(self, images, labels):
         if labels is None:
-            raise ValueError("pbm mixes blocks within classes: pass labels, one per image")
-        check_block(images.shape[1:3], self.block)
+            raise ValueError(f"{self.name} mixes blocks within classes: pass labels, one per image")
+        self.mixing.grid(images.shape[1:3])
+
+    def _mixed(self, images, labels, *, return_sources=False):
+        """PBM's mixing of ``images`` from fitted stream 0 (the same bytes for every PBM variant)."""
+        if labels is None:
+            raise ValueError(f"{self.name} mixes blocks within classes: pass labels, one per image")
+        self._check_same_shape(images)
+        return mix_blocks(images, labels, mixing=self.mixing, seed=self._rng(0), return_sources=return_sources)
 
     def _protect(self, images, labels):
-        if labels is None:
-            raise ValueError("pbm mixes blocks within classes: pass labels, one per image")
-        return mix_blocks(images, labels, block=self.block, n_donors=self.n_donors, rounds=self.rounds, p=self.p,
-                          seed=self._rng(0))
+        return self._mixed(images, labels)
 
     def attack_block(self, image_shape):
-        check_block(tuple(image_shape)[:2], self.block)
+        self.mixing.grid(image_shape)
         return self.block
 
     def restoration_log10_probability(self, labels, image_shape):
@@ -85,4 +101,4 @@ class PBM(Scheme):
         ``-sum_C N_C * log10(N_b!)`` with N_C counted from ``labels`` and N_b the number of
         ``block`` blocks in an image of ``image_shape`` (``(H, W)`` or ``(H, W, C)``)."""
         codes, _ = check_labels(labels, len(labels))
-        return restoration_log10_probability(np.bincount(codes), n_blocks(tuple(image_shape), self.block))
+        return restoration_log10_probability(np.bincount(codes), self.mixing.n_blocks(image_shape))

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_block, check_images, check_rng
-from .base import Scheme, block_view, check_int_param
+from .._validation import check_block, check_images, check_positive_int, check_rng
+from .base import Scheme, block_view
 
 __all__ = ["VFE_DEFINITIONS", "window_energy", "visual_feature_entropy", "visualmixer_shuffle", "VisualMixer"]
 
@@ -192,7 +192,7 @@ class VisualMixer(Scheme):
     _n_streams = 2
 
     def __init__(self, *, window: int = 8, levels=(1, 2, 4), vfe: str = "paper"):
-        self.window = check_int_param(self.name, "window", window)
+        self.window = check_positive_int(window, name=f"{self.name}: window")
         self.vfe = _check_vfe(vfe, prefix=f"{self.name}: ")
         try:
             levels = tuple(levels)
@@ -200,7 +200,7 @@ class VisualMixer(Scheme):
             raise ValueError(f"{self.name}: levels must be a sequence of sub-block sides, got {levels!r}") from None
         if not levels:
             raise ValueError(f"{self.name}: levels must hold at least one sub-block side, got {levels!r}")
-        self.levels = tuple(check_int_param(self.name, "levels", v) for v in levels)
+        self.levels = tuple(check_positive_int(v, name=f"{self.name}: levels") for v in levels)
         bad = [v for v in self.levels if self.window % v]
         if bad:
             raise ValueError(f"{self.name}: levels {bad} do not divide the window {self.window}; "

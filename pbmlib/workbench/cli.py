@@ -20,25 +20,47 @@ MODEL_CHOICES = ("small_cnn", "resnet50", "vgg16", "inceptionv3", "densenet121")
 
 
 def _pair(text: str) -> tuple[int, int]:
-    """'24x12' -> (24, 12); '24' -> (24, 24); whole pixels >= 1 only."""
-    parts = text.lower().split("x")
+    """'24x12' -> (24, 12); '24' -> (24, 24); whole pixels >= 1 only (:func:`pbmlib._validation.check_pair`)."""
+    from .._validation import check_pair
+
     try:
-        values = tuple(int(p) for p in parts)
+        return check_pair(text, name="value")
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH in whole pixels such as 24x24, got {text!r}") from None
-    if len(values) not in (1, 2) or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH in whole pixels >= 1 such as 24x24, got {text!r}")
-    return (values[0], values[0]) if len(values) == 1 else values
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH in whole pixels >= 1 such as 24x24, "
+                                         f"got {text!r}") from None
 
 
-def _add_mixing_options(parser: argparse.ArgumentParser, *, block_default=None) -> None:
+def _add_mixing_options(parser: argparse.ArgumentParser, *, block_default=None, seed_default=None) -> None:
     parser.add_argument("--block", type=_pair, required=block_default is None, default=block_default,
                         help="block HEIGHTxWIDTH in pixels (L_b x W_b), e.g. 24x24")
-    parser.add_argument("--donors", type=int, default=10, help="N_s, donors per image (default 10)")
+    parser.add_argument("--donors", type=int, default=None,
+                        help="N_s, donors per image and round (default 10; capped at the largest class size)")
     parser.add_argument("--rounds", type=int, default=1, help="N_t, mixing rounds (default 1)")
     parser.add_argument("-p", "--p", type=float, default=0.5, help="replacement probability (default 0.5)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); kept in the private folder")
+    if seed_default is None:
+        seed_help = ("a fixed seed for research: the same seed gives the same bytes, but whoever knows the seed "
+                     "undoes the release from release.json (default: 128 bits of fresh entropy, kept only in the "
+                     "private folder)")
+    else:
+        seed_help = f"random seed (default {seed_default})"
+    parser.add_argument("--seed", type=int, default=seed_default, help=seed_help)
     parser.add_argument("--allow-self", action="store_true", help="an image may be its own donor")
+
+
+def _mixing(args):
+    """The command's mixing options as one :class:`pbmlib.Mixing` (errors name the flags)."""
+    from ..pbm.settings import Mixing
+
+    flags = {"n_donors": "--donors", "rounds": "--rounds", "p": "-p", "block": "--block", "allow_self": "--allow-self"}
+    try:
+        donors = {} if args.donors is None else {"n_donors": args.donors}
+        return Mixing(block=args.block, rounds=args.rounds, p=args.p, allow_self=args.allow_self, **donors)
+    except ValueError as exc:
+        message = str(exc)
+        for field, flag in flags.items():
+            if message.startswith(f"{field} "):
+                message = flag + message[len(field):]
+        raise ValueError(message) from None
 
 
 def _warnings_to_stderr(command: str):
@@ -66,16 +88,22 @@ def _print_private(manifest: dict) -> None:
 
 
 def _mix(args) -> int:
-    from ..pbm.folders import mix_folder
+    from ..pbm.release import mix_folder
+
+    mixing = _mixing(args)
+    if args.seed is not None:
+        print(f"pbm mix: warning: --seed {args.seed} is the key of this release: whoever knows or guesses it "
+              f"rebuilds the provenance from release.json; use a fixed seed for research only (without --seed "
+              f"the release draws 128 bits of fresh entropy)", file=sys.stderr)
 
     def run(client=None):
         with _warnings_to_stderr("mix"):
             return mix_folder(
-                args.src, args.dst, private_dir=args.private_dir, names="keep" if args.keep_names else "opaque",
-                size=args.size, mode=args.mode, resample=args.resample, format=args.format,
-                jpeg_quality=args.jpeg_quality, workers=args.workers, client=client,
-                overwrite=args.overwrite, progress=not args.quiet, block=args.block, n_donors=args.donors,
-                rounds=args.rounds, p=args.p, seed=args.seed, allow_self=args.allow_self,
+                args.src, args.dst, mixing=mixing, private_dir=args.private_dir,
+                names="keep" if args.keep_names else "opaque", size=args.size, mode=args.mode,
+                resample=args.resample, format=args.format, jpeg_quality=args.jpeg_quality, workers=args.workers,
+                client=client, overwrite=args.overwrite, allow_unprotected=args.allow_unprotected,
+                progress=not args.quiet, seed=args.seed,
             )
 
     if args.scheduler is None:
@@ -88,10 +116,17 @@ def _mix(args) -> int:
             manifest = run(client)
     fmt = manifest["image_format"]
     quality = f", quality {fmt['jpeg_quality']}" if fmt["jpeg_quality"] is not None else ""
+    used = manifest["parameters"]["n_donors"]
+    if args.donors is not None and used < mixing.n_donors:
+        print(f"pbm mix: note: --donors {mixing.n_donors} capped at {used}: the largest class has "
+              f"{max(manifest['class_sizes'].values())} images", file=sys.stderr)
+    protection = (f"log10 P(restore, Eq. 9) = {manifest['log10_restoration_probability']:.1f}"
+                  if manifest["log10_restoration_probability"] is not None
+                  else f"NO PROTECTION ({manifest['protection'][len('none: '):]})")
     print(f"mixed {manifest['n_images']} images of {len(manifest['class_sizes'])} classes into {manifest['dst']} "
           f"(the release: images and release.json only; {fmt['format']}{quality}, "
           f"{'lossless' if fmt['lossless'] else 'lossy'}, {manifest['names']} names); N_b = {manifest['n_blocks']}, "
-          f"log10 P(restore, Eq. 9) = {manifest['log10_restoration_probability']:.1f}")
+          f"{protection}")
     _print_private(manifest)
     return 0
 
@@ -119,18 +154,17 @@ def _demo(args) -> int:
     import secrets
     import shutil
 
-    from .._io import lock_folder, versions, write_bytes_atomic, write_image_atomic, write_json_atomic
-    from .._validation import check_block, check_positive_int, check_probability, check_rng
+    from .._fs import clean_stale, lock, lock_path, write_bytes_atomic, write_json_atomic
+    from .._io import versions, write_image_atomic
+    from .._validation import check_seed
     from ..data.datasets import load_faces, load_folder, read_image
-    from ..pbm.folders import _clean_stale, load_private, mix_folder
+    from ..pbm.release import load_private, mix_folder
     from ..privacy.similarity import psnr_scores, ssim_floor_scores, ssim_floor_table, ssim_scores, summarize_scores
 
     # Every argument before anything is written (the faces are 25 x 25).
-    check_block((25, 25), args.block)
-    check_positive_int(args.donors, name="--donors")
-    check_positive_int(args.rounds, name="--rounds")
-    check_probability(args.p, name="-p")
-    check_rng(args.seed)
+    mixing = _mixing(args)
+    mixing.grid((25, 25))
+    check_seed(args.seed)
     out = Path(args.out)
     if out.is_symlink():
         raise ValueError(f"demo folder {out} is a symbolic link; pass the real folder's path")
@@ -139,8 +173,8 @@ def _demo(args) -> int:
     out = out.resolve()
     _demo_replaceable(out, args.overwrite)
     faces = load_faces()
-    with lock_folder(out, what="demo folder"):
-        _clean_stale(out)
+    with lock(lock_path(out), what="demo folder", target=out):
+        clean_stale(out)
         _demo_replaceable(out, args.overwrite)
         aside = None
         if out.exists() and any(out.iterdir()):  # an earlier demo: set aside, removed once the new one is complete
@@ -152,9 +186,7 @@ def _demo(args) -> int:
             write_image_atomic(originals / str(label) / f"{i:03d}.png", image)
         mixed_dir = out / "mixed"
         with _warnings_to_stderr("demo"):
-            manifest = mix_folder(originals, mixed_dir, progress=not args.quiet, block=args.block,
-                                  n_donors=args.donors, rounds=args.rounds, p=args.p, seed=args.seed,
-                                  allow_self=args.allow_self)
+            manifest = mix_folder(originals, mixed_dir, progress=not args.quiet, mixing=mixing, seed=args.seed)
         # The release has opaque names: pair each output with its original through the private mapping.
         key, _ = load_private(manifest["private_dir"])
         ordered = load_folder(originals)
@@ -411,13 +443,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output format (default png; png and webp are lossless, jpeg is lossy)")
     mix.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality 1-95 (default 95), --format jpeg only")
     mix.add_argument("--overwrite", action="store_true",
-                     help="replace an earlier pbm mix output in DST (the whole folder and its private folder)")
+                     help="replace an earlier pbm mix output in DST (the whole folder and its private folder); "
+                          "refused when files were added to it")
+    mix.add_argument("--allow-unprotected", action="store_true",
+                     help="write the release even when the settings leave every image unchanged (-p 0, a block "
+                          "equal to the image, classes of one image); refused otherwise")
     mix.add_argument("--quiet", action="store_true", help="no progress bar")
     mix.set_defaults(func=_mix)
 
     demo = sub.add_parser("demo", help="mix the bundled LFW faces and write an SSIM report")
     demo.add_argument("out", nargs="?", default="papermill_runs/demo", help="output folder (new or empty)")
-    _add_mixing_options(demo, block_default=(5, 5))
+    _add_mixing_options(demo, block_default=(5, 5), seed_default=0)
     demo.add_argument("--overwrite", action="store_true", help="replace an earlier pbm demo output in OUT")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)

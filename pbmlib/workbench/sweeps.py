@@ -75,7 +75,8 @@ from pathlib import Path
 
 import yaml
 
-from .._io import pid_alive, to_json, versions, write_bytes_atomic
+from .._fs import pid_alive, write_bytes_atomic
+from .._io import to_json, versions
 from .cluster import check_cluster, check_workers_see, open_client
 
 try:
