@@ -236,11 +236,11 @@ def test_inside_refuses_paths_out_of_the_sweep_folder(tmp_path):
     sweep_dir = tmp_path / "sweep"
     (sweep_dir / "real").mkdir(parents=True)
     (sweep_dir / "out").symlink_to(tmp_path, target_is_directory=True)
-    assert sweeps._inside(sweep_dir, "real", "run") == sweep_dir / "real" / "run"
-    assert sweeps._inside(sweep_dir, "out") == sweep_dir / "out"  # the link itself: removed, never followed
+    assert sweeps.runner.inside(sweep_dir, "real", "run") == sweep_dir / "real" / "run"
+    assert sweeps.runner.inside(sweep_dir, "out") == sweep_dir / "out"  # the link itself: removed, never followed
     for parts in (("..",), ("real", ".."), ("a/../..",), ("out", "run")):
         with pytest.raises(ValueError):
-            sweeps._inside(sweep_dir, *parts)
+            sweeps.runner.inside(sweep_dir, *parts)
 
 
 # ----------------------------------------------------------------------------- stale results
@@ -262,13 +262,16 @@ def test_changed_parameters_or_notebook_are_rerun_never_silently_kept(tmp_path, 
     out = capsys.readouterr().out
     assert read(run_dir / "results.json")["parameters"]["value"] == 2
     assert "1 run(s) done now, 0 already finished" in out and "re-ran 1 run(s) whose parameters or notebook" in out
-    assert read(sweep_dir / "stale" / "s__delay-0.0" / "results.json")["parameters"]["value"] == 1
+    (generation,) = (sweep_dir / "stale" / "s__delay-0.0").iterdir()  # stale/<run>/<UTC time>/
+    assert read(generation / "results.json")["parameters"]["value"] == 1
 
     tiny_notebook(tmp_path, TINY_NOTEBOOK + "slept_twice = 2 * delay\n")  # the notebook's code changed
     third = run_sweep(config, progress=False)
     assert third["changed"] == ["s__delay-0.0"] and third["finished"] == ["s__delay-0.0"]
     assert third["skipped"] == []
     assert read(run_dir / "run.json")["fingerprint"] == plan_runs(load_sweep(config))[0].fingerprint
+    generations = sorted((sweep_dir / "stale" / "s__delay-0.0").iterdir())  # issue 20 case 4: none replaced
+    assert [read(g / "results.json")["parameters"]["value"] for g in generations] == [1, 2]
 
 
 def test_a_record_without_the_same_fingerprint_is_not_finished(tmp_path):
@@ -279,13 +282,13 @@ def test_a_record_without_the_same_fingerprint_is_not_finished(tmp_path):
     run_dir = tmp_path / run.run_id
     run_dir.mkdir()
     (run_dir / "run.json").write_text(json.dumps({"status": "finished", "run_id": run.run_id}))  # older sweeps
-    assert not is_finished(tmp_path, run) and sweeps._run_state(tmp_path, run) == "changed"
+    assert not is_finished(tmp_path, run) and sweeps.run_state(tmp_path, run) == "changed"
     (run_dir / "run.json").write_text(json.dumps({"status": "finished", "fingerprint": run.fingerprint}))
     assert is_finished(tmp_path, run)
     assert is_finished(tmp_path, Run(run.stage, run.notebook, run.parameters, run.run_id))  # computed when missing
     assert not is_finished(tmp_path, Run(run.stage, run.notebook, {"value": 2}, run.run_id))
     (run_dir / "run.json").write_text("{not json")
-    assert sweeps._run_state(tmp_path, run) == "changed"
+    assert sweeps.run_state(tmp_path, run) == "changed"
     # Only the code and kernel count: saving the notebook with outputs or new metadata changes nothing.
     saved = nbformat.read(notebook, as_version=4)
     saved.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
@@ -356,7 +359,7 @@ def test_each_invocation_keeps_its_record_and_runs_record_their_final_folder(tmp
                                "HEAD"]).returncode == 0
     else:
         assert run["git_commit"] is None
-    assert sweeps._git_state(tmp_path) == (None, None)  # not a git checkout
+    assert sweeps.git_state(tmp_path) == (None, None)  # not a git checkout
     mode = (final / "run.json").stat().st_mode & 0o777
     umask = os.umask(0)
     os.umask(umask)
@@ -454,3 +457,127 @@ def test_shipped_cluster_config_checks():
     runs = plan_runs(config)
     assert {tuple(r.resources.items()) for r in runs if r.stage == "resnet50"} == {(("GPU", 1),)}
     assert all(r.resources == {} for r in runs if r.stage == "mixing")
+
+
+# ----------------------------------------------------------------------------- issue 20: hostile cases
+
+def test_case_4_a_folder_the_sweep_did_not_make_is_never_replaced(tmp_path, capsys):
+    config = write_config(tmp_path, [tiny_stage(tmp_path, grid={"delay": [0.0]})])
+    sweep_dir = tmp_path / "runs" / "mini"
+    mine = sweep_dir / "s__delay-0.0"
+    mine.mkdir(parents=True)
+    (mine / "photo.png").write_bytes(b"my picture")
+    assert main(["sweep", str(config), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{mine} exists but was not made by this sweep (it has no run.json)" in err
+    assert (mine / "photo.png").read_bytes() == b"my picture" and sorted(p.name for p in mine.iterdir()) == [
+        "photo.png"]
+    assert not (sweep_dir / "sweeps").exists()  # refused before anything was written
+    (mine / "photo.png").unlink()
+    mine.rmdir()
+    failed = sweep_dir / "failed" / "s__delay-0.0"
+    failed.mkdir(parents=True)
+    (failed / "notes.txt").write_text("mine")
+    assert main(["sweep", str(config), "--quiet"]) == 2
+    assert "has no error.json" in capsys.readouterr().err and (failed / "notes.txt").read_text() == "mine"
+
+
+def test_case_6_alias_bombs_and_huge_grids_are_refused_at_once(tmp_path, capsys):
+    notebook = tiny_notebook(tmp_path)
+    levels = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [
+        f"a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}]"
+        for i in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("x:\n" + "".join(f"  {line}\n" for line in levels) + (
+        f"name: b\nstages:\n  - {{name: s, notebook: {notebook}, grid: {{value: *a8}}}}\n"))
+    started = time.perf_counter()
+    assert main(["sweep", str(bomb), "--plan"]) == 2  # 387 million leaves: walked in minutes before
+    assert time.perf_counter() - started < 5
+    assert "expands to" in (err := capsys.readouterr().err) and "YAML nodes" in err and err.count("\n") == 1
+    huge = write_config(tmp_path, [tiny_stage(tmp_path, grid={"delay": list(range(1000)),
+                                                               "value": list(range(1000))})])
+    started = time.perf_counter()
+    assert main(["sweep", str(huge), "--plan"]) == 2
+    assert time.perf_counter() - started < 10
+    err = capsys.readouterr().err
+    assert "plans 1,000,000 runs or more" in err and "--max-runs" in err
+    small = write_config(tmp_path, [tiny_stage(tmp_path, grid={"delay": [0.0, 0.1, 0.2]})], name="small")
+    assert main(["sweep", str(small), "--max-runs", "2", "--quiet"]) == 2
+    assert "more than max_runs 2" in capsys.readouterr().err
+
+
+def test_case_8_an_output_root_that_is_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "runs").write_text("a file")
+    config = write_config(tmp_path, [tiny_stage(tmp_path)])
+    assert main(["sweep", str(config), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"output_root: {tmp_path / 'runs'} is a file" in err
+
+
+def _start_sweep(config):
+    cli = [sys.executable, "-m", "pbmlib.workbench.cli", "sweep", str(config), "--quiet"]
+    return subprocess.Popen(cli, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_attempt(sweep_dir, run_id, proc):
+    deadline = time.time() + 120
+    while not list((sweep_dir / ".work" / run_id).glob("*/tiny.ipynb")):
+        assert time.time() < deadline and proc.poll() is None, "the sweep did not start the run"
+        time.sleep(0.1)
+
+
+def _kernels_of(pid):
+    import psutil
+
+    try:
+        return [c for c in psutil.Process(pid).children() if any("ipykernel" in a for a in c.cmdline())]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_case_5_ctrl_c_cancels_queued_runs_lets_the_running_one_finish_and_records_it(tmp_path):
+    config = write_config(tmp_path, [tiny_stage(tmp_path, grid={"delay": [4.0, 0.0, 0.1, 0.2, 0.3, 0.4]})])
+    sweep_dir = tmp_path / "runs" / "mini"
+    proc = _start_sweep(config)
+    try:
+        _wait_for_attempt(sweep_dir, "s__delay-4.0", proc)
+        interrupted = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and time.perf_counter() - interrupted < 30
+    assert "interrupted: 1 run(s) finished now" in err and "Traceback" not in err
+    finished = sorted(p.parent.name for p in sweep_dir.glob("*/run.json"))
+    assert finished == ["s__delay-4.0"]  # the running one finished; no queued run started
+    (record_path,) = (sweep_dir / "sweeps").glob("*.json")
+    record = read(record_path)
+    assert record["status"] == "interrupted" and record["finished"] == finished and record["interrupted"] is True
+    summary = run_sweep(config, progress=False)  # resumes with exactly the others
+    assert summary["skipped"] == ["s__delay-4.0"] and len(summary["finished"]) == 5
+
+
+def test_case_5_a_second_ctrl_c_stops_the_running_kernels_at_once(tmp_path):
+    config = write_config(tmp_path, [tiny_stage(tmp_path, grid={"delay": [120.0]})])
+    sweep_dir = tmp_path / "runs" / "mini"
+    proc = _start_sweep(config)
+    try:
+        _wait_for_attempt(sweep_dir, "s__delay-120.0", proc)
+        deadline = time.time() + 60
+        while not (kernels := _kernels_of(proc.pid)):
+            assert time.time() < deadline, "no kernel started"
+            time.sleep(0.1)
+        time.sleep(2.0)  # the notebook is sleeping in its cell
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        assert proc.poll() is None  # still waiting for the running run
+        interrupted = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and time.perf_counter() - interrupted < 20
+    assert "interrupted: 0 run(s) finished now, 0 failed" in err
+    assert not (sweep_dir / "s__delay-120.0").exists() and not (sweep_dir / "failed").exists()
+    assert read(next((sweep_dir / "sweeps").glob("*.json")))["status"] == "interrupted"
+    assert not any(k.is_running() and k.status() != "zombie" for k in kernels)  # the kernel was stopped

@@ -303,23 +303,28 @@ def _report(args) -> int:
 
 
 def _sweep(args) -> int:
-    from .sweeps import SweepLockedError, load_sweep, run_sweep
+    from .sweeps import SweepInterrupted, load_sweep, run_sweep
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be 1 or more, got {args.workers}")
+    if args.max_runs < 1:
+        raise ValueError(f"--max-runs must be 1 or more, got {args.max_runs}")
     if args.output_root is not None and not args.output_root.strip():
         raise ValueError("--output-root must name a folder, got an empty string")
-    config = load_sweep(args.config)
+    config = load_sweep(args.config, max_runs=args.max_runs)
     if args.output_root is not None:
         config["output_root"] = args.output_root
     if args.plan:
         return _plan(config, args)
     try:
         summary = run_sweep(config, workers=args.workers, progress=not args.quiet, analysis=not args.no_analysis,
-                            scheduler=args.scheduler)
-    except SweepLockedError as exc:  # someone else's sweep: nothing was written, the user waits or renames
-        print(f"pbm sweep: error: {exc}", file=sys.stderr)
-        return 2
+                            scheduler=args.scheduler, max_runs=args.max_runs)
+    except SweepInterrupted as exc:
+        summary = exc.summary
+        print(f"pbm sweep: interrupted: {len(summary['finished'])} run(s) finished now, "
+              f"{len(summary['failed'])} failed, the others not run; run the same command again to resume; "
+              f"record: {summary['record']}", file=sys.stderr)
+        return 130
     print(f"sweep {config['name']}: {len(summary['finished'])} run(s) done now, {len(summary['skipped'])} "
           f"already finished, {len(summary['failed'])} failed; results in {summary['sweep_dir']}")
     if summary["changed"]:
@@ -526,6 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--images-per-second", type=float, default=None, metavar="RATE",
                        help="with --plan: also estimate the time at this training throughput, e.g. a GPU's "
                             "(default: only this machine's, measured)")
+    sweep.add_argument("--max-runs", type=int, default=10_000, metavar="N",
+                       help="refuse a config that plans more runs than this (default 10000)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar (default: show one)")
     sweep.set_defaults(func=_sweep)
     app = sub.add_parser("app", help="serve the mixing explorer and the quick sweep as a Voila app (no code shown)",

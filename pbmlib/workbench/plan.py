@@ -105,9 +105,9 @@ def plan_sweep(config: dict, *, images_per_second: float | None = None, measure:
     measure : bool, default=True
         Measure this machine's throughput per model and image size (a few seconds each).
     """
-    from .sweeps import plan_runs
+    from .sweeps import iter_runs
 
-    runs = plan_runs(config)
+    runs = list(iter_runs(config))
     shapes: dict = {}
     throughput: dict = {}
     defaults_by_notebook: dict = {}

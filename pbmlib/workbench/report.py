@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from .._io import write_bytes_atomic
+from .._fs import write_bytes_atomic
 
 __all__ = ["write_report", "REPORT_NAME"]
 

@@ -30,17 +30,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._io import versions, write_bytes_atomic
+from .._fs import write_bytes_atomic
+from .._io import versions
 from ..privacy.attacks import MEMBERSHIP_METHODS
 from ..privacy.copies import COPY_KINDS
 from ..privacy.adaptive import MEMBERSHIP_ATTACKS, REID_ATTACKS
 from ..privacy.matchers import MATCHERS
 from ..privacy.scorecard import copy_suffix, membership_suffix
+from .sweeps.layout import RESULTS_NAME, RUN_RECORD_NAME
 
 __all__ = ["RESULTS_NAME", "KINDS", "STUDY_ROW_FIELDS", "SCORECARD_FIELDS", "write_results", "write_study", "read_results", "project_path",
            "collect_results", "to_json_value"]
 
-RESULTS_NAME = "results.json"
 TRAINING_NAME = "training.json"
 
 #: Every row of a study table: name -> meaning. All present in every row (null where not measured).
@@ -233,8 +234,6 @@ def collect_results(sweep_dir: str | os.PathLike) -> dict:
         ``failed/`` and the analysis itself are ignored; a results file that does not
         match its schema raises ``ValueError`` naming it.
     """
-    from .sweeps import RUN_RECORD_NAME
-
     rows: dict[str, list] = {"mixing": [], "study": []}
     for record_path in sorted(Path(sweep_dir).glob(f"*/{RUN_RECORD_NAME}")):
         results_path = record_path.parent / RESULTS_NAME
