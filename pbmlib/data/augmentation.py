@@ -16,15 +16,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .._validation import check_images, check_rng
+from .._validation import Settings, check_bool, check_choice, check_images, check_positive_int, check_real, check_rng
 
-__all__ = ["Augmentation", "augment_images", "expand_with_augmentation"]
+__all__ = ["Augmentation", "AugmentationDraws", "draw_augmentation", "apply_augmentation", "augment_images",
+           "expand_with_augmentation"]
 
 _CHUNK = 256
 
 
 @dataclass(frozen=True)
-class Augmentation:
+class Augmentation(Settings):
     """Strengths of the paper's three augmentations.
 
     Attributes
@@ -50,14 +51,13 @@ class Augmentation:
     copies: int = 1
 
     def __post_init__(self):
-        if self.mode not in ("online", "offline"):
-            raise ValueError(f"mode must be 'online' or 'offline', got {self.mode!r}")
-        if not 0 <= self.rotation <= 180:
-            raise ValueError(f"rotation must be in [0, 180] degrees, got {self.rotation!r}")
-        if not 0 <= self.brightness < 1:
-            raise ValueError(f"brightness must be in [0, 1), got {self.brightness!r}")
-        if self.copies < 1:
-            raise ValueError(f"copies must be >= 1, got {self.copies!r}")
+        set_field = object.__setattr__
+        set_field(self, "flip", check_bool(self.flip, name="flip"))
+        set_field(self, "rotation", check_real(self.rotation, name="rotation", low=0.0, high=180.0, unit="degrees"))
+        set_field(self, "brightness", check_real(self.brightness, name="brightness", low=0.0, high=1.0,
+                                                 high_open=True))
+        check_choice(self.mode, ("online", "offline"), name="mode")
+        set_field(self, "copies", check_positive_int(self.copies, name="copies"))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,14 +83,77 @@ def _rotate_batch(images: np.ndarray, degrees: np.ndarray) -> np.ndarray:
     return map_coordinates(images, np.stack(coords), order=1, mode="mirror")
 
 
+@dataclass(frozen=True)
+class AugmentationDraws:
+    """The random part of one augmentation of ``N`` images, drawn apart from the transform (replayable).
+
+    Attributes
+    ----------
+    flip : ndarray of shape (N,), bool
+    degrees : ndarray of shape (N,), float64
+    gain : ndarray of shape (N,), float64
+    """
+
+    flip: np.ndarray
+    degrees: np.ndarray
+    gain: np.ndarray
+
+
+def draw_augmentation(n: int, *, augmentation: Augmentation = Augmentation(), seed=None) -> AugmentationDraws:
+    """Draw the flips, angles and brightness gains of ``n`` images (kornia's ``generate_parameters``).
+
+    Parameters
+    ----------
+    n : int
+    augmentation : Augmentation
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Pass an int for reproducible output.
+    """
+    rng = check_rng(seed)
+    flip = rng.random(n) < 0.5 if augmentation.flip else np.zeros(n, bool)
+    degrees = rng.uniform(-augmentation.rotation, augmentation.rotation, n)
+    gain = rng.uniform(1 - augmentation.brightness, 1 + augmentation.brightness, n)
+    return AugmentationDraws(flip, degrees, gain)
+
+
+def apply_augmentation(images, draws: AugmentationDraws) -> np.ndarray:
+    """Flip, rotate (bilinear, mirrored border) and brighten every image as ``draws`` say (a new array).
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, H, W) or (N, H, W, C), uint8
+    draws : AugmentationDraws of N images
+
+    Returns
+    -------
+    ndarray of the same shape, uint8
+    """
+    images = check_images(images)
+    n = images.shape[0]
+    if draws.flip.shape != (n,):
+        raise ValueError(f"draws are for {draws.flip.shape[0]} images, got {n}")
+    out = np.empty_like(images)
+    for lo in range(0, n, _CHUNK):
+        batch = images[lo:lo + _CHUNK].astype(np.float32)
+        sl = slice(lo, lo + batch.shape[0])
+        batch[draws.flip[sl]] = batch[draws.flip[sl], :, ::-1]
+        if np.any(draws.degrees[sl] != 0):
+            batch = _rotate_batch(batch, draws.degrees[sl])
+        shape = (-1,) + (1,) * (batch.ndim - 1)
+        batch *= draws.gain[sl].reshape(shape)
+        out[sl] = np.clip(np.rint(batch), 0, 255).astype(np.uint8)
+    return out
+
+
 def augment_images(images, *, augmentation: Augmentation = Augmentation(), seed=None) -> np.ndarray:
-    """Apply random flip, rotation and brightness to every image (a new array).
+    """Apply random flip, rotation and brightness to every image (a new array):
+    :func:`apply_augmentation` of :func:`draw_augmentation`.
 
     Parameters
     ----------
     images : ndarray of shape (N, H, W) or (N, H, W, C), uint8
     augmentation : Augmentation
-    seed : None, int or numpy.random.Generator
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Pass an int for reproducible output.
 
     Returns
@@ -98,22 +161,7 @@ def augment_images(images, *, augmentation: Augmentation = Augmentation(), seed=
     ndarray of the same shape, uint8
     """
     images = check_images(images)
-    rng = check_rng(seed)
-    n = images.shape[0]
-    flip = rng.random(n) < 0.5 if augmentation.flip else np.zeros(n, bool)
-    degrees = rng.uniform(-augmentation.rotation, augmentation.rotation, n)
-    gain = rng.uniform(1 - augmentation.brightness, 1 + augmentation.brightness, n)
-    out = np.empty_like(images)
-    for lo in range(0, n, _CHUNK):
-        batch = images[lo:lo + _CHUNK].astype(np.float32)
-        sl = slice(lo, lo + batch.shape[0])
-        batch[flip[sl]] = batch[flip[sl], :, ::-1]
-        if augmentation.rotation > 0:
-            batch = _rotate_batch(batch, degrees[sl])
-        shape = (-1,) + (1,) * (batch.ndim - 1)
-        batch *= gain[sl].reshape(shape)
-        out[sl] = np.clip(np.rint(batch), 0, 255).astype(np.uint8)
-    return out
+    return apply_augmentation(images, draw_augmentation(images.shape[0], augmentation=augmentation, seed=seed))
 
 
 def expand_with_augmentation(images, labels, *, augmentation: Augmentation = Augmentation(), seed=None):

@@ -324,7 +324,7 @@ def _folder_name(label: str) -> str:
 
 def _model_membership(record: dict) -> dict:
     """Loss-threshold membership inference on the trained models: lower loss means member."""
-    from ..privacy.attacks import roc_auc, tpr_at_fpr
+    from ..privacy.statistics import roc_auc, tpr_at_fpr
 
     aucs, tprs = [], []
     for run in record["runs"]:

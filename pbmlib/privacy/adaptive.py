@@ -37,7 +37,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, median_filter, rotate
 
 from .._validation import check_block, check_choice, check_images
-from .attacks import roc_auc, tpr_at_fpr
+from .kernels import block_rows, image_sq_distances, nearest
+from .statistics import roc_auc, tpr_at_fpr
 
 __all__ = [
     "denoise",
@@ -54,8 +55,6 @@ __all__ = [
     "adaptive_scorecard",
 ]
 
-# Elements of one distance chunk (float32): bounds the memory to ~64 MB whatever the set sizes.
-_CHUNK = 1 << 23
 _DENOISERS = ("none", "gaussian", "median", "block_mean")
 #: default rotation grid of the augmentation search, in degrees (the paper's +-15, step 1.5)
 DEFAULT_ANGLES = tuple(np.round(np.arange(-15.0, 15.01, 1.5), 6))
@@ -122,15 +121,6 @@ def denoise(images, *, method: str = "gaussian", sigma: float = 1.0, size: int =
     return np.ascontiguousarray(means).reshape(x.shape)
 
 
-def _blocks(x: np.ndarray, block) -> np.ndarray:
-    """(N, nb, D) float32 blocks of float images, positions in row-major order."""
-    n, h, w = x.shape[:3]
-    bh, bw = check_block((h, w), block)
-    c = x.shape[3] if x.ndim == 4 else 1
-    b = x.reshape(n, h // bh, bh, w // bw, bw, c).transpose(0, 1, 3, 2, 4, 5)
-    return np.ascontiguousarray(b.reshape(n, (h // bh) * (w // bw), bh * bw * c))
-
-
 def _normalize(blocks: np.ndarray, mode) -> np.ndarray:
     """None: unchanged; ``"gain"``: unit norm (invariant to a brightness gain); ``"zscore"``: mean
     removed, then unit norm (invariant to gain and offset). Scaled by sqrt(D) so that
@@ -142,24 +132,6 @@ def _normalize(blocks: np.ndarray, mode) -> np.ndarray:
         blocks = blocks - blocks.mean(axis=-1, keepdims=True)
     norm = np.sqrt((blocks**2).sum(axis=-1, keepdims=True))
     return blocks * (np.sqrt(blocks.shape[-1]) / np.maximum(norm, 1e-3))
-
-
-def _min_sq_distances(a: np.ndarray, b: np.ndarray):
-    """Batched nearest neighbours: a (P, N, D), b (P, M, D) -> min and argmin over M of the mean
-    squared difference, each (P, N); in chunks of N."""
-    p, n, d = a.shape
-    m = b.shape[1]
-    b2 = (b.astype(np.float64)**2).sum(-1)  # (P, M)
-    best = np.empty((p, n), np.float64)
-    index = np.empty((p, n), np.int64)
-    step = max(1, _CHUNK // max(1, p * m))
-    for lo in range(0, n, step):  # chunks of candidates, never single blocks
-        chunk = a[:, lo:lo + step]
-        dist = (b2[:, None, :] - 2.0 * np.matmul(chunk, b.transpose(0, 2, 1)).astype(np.float64)
-                + (chunk.astype(np.float64)**2).sum(-1)[:, :, None])
-        index[:, lo:lo + step] = dist.argmin(axis=2)
-        best[:, lo:lo + step] = np.take_along_axis(dist, index[:, lo:lo + step, None], axis=2)[..., 0]
-    return np.maximum(best, 0.0) / d, index
 
 
 def nearest_block_distances(candidates, protected, *, block, positions: str = "same", normalize=None,
@@ -199,13 +171,13 @@ def nearest_block_distances(candidates, protected, *, block, positions: str = "s
     c, p = _as_float(candidates, "candidates"), _as_float(protected, "protected")
     if c.shape[1:] != p.shape[1:]:
         raise ValueError(f"candidates {c.shape[1:]} and protected {p.shape[1:]} differ in image shape")
-    bc, bp = _normalize(_blocks(c, block), normalize), _normalize(_blocks(p, block), normalize)
+    bc, bp = _normalize(block_rows(c, block), normalize), _normalize(block_rows(p, block), normalize)
     n, nb = bc.shape[:2]
     if positions == "same":
-        dist, index = _min_sq_distances(bc.transpose(1, 0, 2), bp.transpose(1, 0, 2))  # (nb, N)
+        dist, index = nearest(bc.transpose(1, 0, 2), bp.transpose(1, 0, 2))  # (nb, N)
         dist, index = dist.T, index.T
     else:
-        dist, flat = _min_sq_distances(bc.reshape(1, n * nb, -1), bp.reshape(1, -1, bp.shape[2]))
+        dist, flat = nearest(bc.reshape(1, n * nb, -1), bp.reshape(1, -1, bp.shape[2]))
         dist, index = dist.reshape(n, nb), (flat // nb).reshape(n, nb)
     return (dist, index) if return_index else dist
 
@@ -301,12 +273,6 @@ def _score(distances: np.ndarray) -> np.ndarray:
     return -np.log1p(distances).mean(axis=1)
 
 
-def _image_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a.reshape(a.shape[0], -1).astype(np.float64)
-    b = b.reshape(b.shape[0], -1).astype(np.float64)
-    return (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T
-
-
 def _filtered(method, **kw):
     return lambda x, block: denoise(x, method=method, block=block, **kw)
 
@@ -337,7 +303,7 @@ def _member_blocks(filt, positions="same", normalize=None):
 
 def _member_image(filt):
     def run(candidates, protected, block):
-        return -_image_distances(filt(candidates, block), filt(protected, block)).min(axis=1)
+        return -image_sq_distances(filt(candidates, block), filt(protected, block)).min(axis=1)
     return run
 
 
@@ -373,7 +339,7 @@ MEMBERSHIP_ATTACKS: dict[str, AdaptiveAttack] = {
 
 def _reid_pixels(filt):
     def run(probes, gallery, block):
-        return _image_distances(filt(probes, block), filt(gallery, block))
+        return image_sq_distances(filt(probes, block), filt(gallery, block))
     return run
 
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_block, check_images, check_labels
+from .kernels import block_rows, centre_blocks, chunked_sq_distances, nearest
+from .statistics import roc_auc, tpr_at_fpr
 
 __all__ = [
     "MEMBERSHIP_METHODS",
@@ -33,8 +35,6 @@ __all__ = [
     "robust_block_scores",
     "membership_scores",
     "membership_attack",
-    "roc_auc",
-    "tpr_at_fpr",
     "reassemble",
 ]
 
@@ -43,8 +43,6 @@ _HASH_SEED = 0x9E3779B97F4A7C15
 ROBUST_RATIO = 0.5
 # Steepness of the soft vote 1 / (1 + (d / (ratio * r))**4) used to rank (re-identification).
 _SOFTNESS = 4
-# Elements of one chunk of block distances (float64): about 128 MB whatever the set sizes.
-_CHUNK = 1 << 24
 
 #: Membership attacks by name, with what each needs from the attacker.
 MEMBERSHIP_METHODS = {
@@ -52,15 +50,6 @@ MEMBERSHIP_METHODS = {
     "robust": "same-position blocks matched after removing each block's mean, calibrated by the "
               "candidate's nearest other image (survives JPEG, brightness and contrast changes)",
 }
-
-
-def _blocks(images: np.ndarray, block) -> np.ndarray:
-    """(N, gh * gw, bh * bw * C) view-copy of the blocks, positions in row-major order."""
-    n, h, w = images.shape[:3]
-    bh, bw = check_block((h, w), block)
-    c = images.shape[3] if images.ndim == 4 else 1
-    x = images.reshape(n, h // bh, bh, w // bw, bw, c).transpose(0, 1, 3, 2, 4, 5)
-    return x.reshape(n, (h // bh) * (w // bw), bh * bw * c)
 
 
 def block_keys(images, *, block) -> np.ndarray:
@@ -72,7 +61,7 @@ def block_keys(images, *, block) -> np.ndarray:
         Random-projection hash of the block's bytes, salted with its position
         (collisions have probability about 2**-64 per pair).
     """
-    blocks = _blocks(check_images(images), block).astype(np.uint64)
+    blocks = block_rows(check_images(images), block, dtype=np.uint64)
     rng = np.random.default_rng(_HASH_SEED)
     weights = rng.integers(1, 2**63, size=blocks.shape[2], dtype=np.uint64) | np.uint64(1)
     salt = rng.integers(1, 2**63, size=blocks.shape[1], dtype=np.uint64)
@@ -100,47 +89,6 @@ def shared_block_counts(probes, gallery, *, block) -> np.ndarray:
                           shape=(index.shape[0], n_ids))
 
     return (one_hot(ip) @ one_hot(ig).T).toarray().astype(np.int64)
-
-
-def _centred_blocks(images: np.ndarray, block) -> np.ndarray:
-    """(N_b, N, D) float64 blocks with each block's mean removed, per channel (brightness-free)."""
-    n, h, w = images.shape[:3]
-    c = images.shape[3] if images.ndim == 4 else 1
-    x = _blocks(images, block).astype(np.float64).reshape(n, -1, block[0] * block[1], c)
-    x -= x.mean(axis=2, keepdims=True)
-    return np.ascontiguousarray(x.reshape(n, x.shape[1], -1).transpose(1, 0, 2))
-
-
-def _chunked_distances(a: np.ndarray, b: np.ndarray, exclude=None):
-    """Mean squared differences between same-position blocks, in chunks of ``a``'s images.
-
-    ``a`` (N_b, N, D) and ``b`` (N_b, M, D); yields ``(lo, hi, d)`` with ``d`` of shape
-    (N_b, hi - lo, M) float64; pairs where ``exclude`` (N, M) bool is true are ``inf``
-    (``exclude="diagonal"``: image i of ``a`` is image i of ``b``, left out).
-    """
-    nb, n, d = a.shape
-    m = b.shape[1]
-    b2 = (b**2).sum(axis=2)  # (N_b, M)
-    bt = np.ascontiguousarray(b.transpose(0, 2, 1))  # batched matmul is slow on strided operands
-    step = max(1, _CHUNK // max(1, nb * m))
-    for lo in range(0, n, step):  # chunks of images bound the memory; never single pixels
-        chunk = np.ascontiguousarray(a[:, lo:lo + step])
-        dist = (chunk**2).sum(axis=2)[:, :, None] + b2[:, None, :] - 2.0 * np.matmul(chunk, bt)
-        dist = np.maximum(dist, 0.0) / d
-        if isinstance(exclude, str):  # "diagonal"
-            rows = np.arange(chunk.shape[1])
-            dist[:, rows, lo + rows] = np.inf
-        elif exclude is not None:
-            dist[:, exclude[lo:lo + step]] = np.inf
-        yield lo, lo + chunk.shape[1], dist
-
-
-def _nearest_distances(a: np.ndarray, b: np.ndarray, exclude=None) -> np.ndarray:
-    """(N_b, N): for every block of ``a``, the distance to the nearest same-position block of ``b``."""
-    out = np.empty(a.shape[:2], dtype=np.float64)
-    for lo, hi, dist in _chunked_distances(a, b, exclude):
-        out[:, lo:hi] = dist.min(axis=2) if dist.shape[2] else np.inf
-    return out
 
 
 def _same_images(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -190,12 +138,12 @@ def robust_block_scores(probes, gallery, *, block, ratio: float = ROBUST_RATIO) 
     probes, gallery = check_images(probes, name="probes"), check_images(gallery, name="gallery")
     block = check_block(probes.shape[1:3], block)
     ratio = _check_ratio(ratio)
-    p, g = _centred_blocks(probes, block), _centred_blocks(gallery, block)
+    p, g = centre_blocks(probes, block), centre_blocks(gallery, block)
     m = g.shape[1]
-    reference = _nearest_distances(g, g, exclude="diagonal")  # (N_b, M): r_jk
+    reference = nearest(g, g, exclude="diagonal")[0]  # (N_b, M): r_jk
     scale = ratio * reference[:, None, :]
     scores = np.zeros((p.shape[1], m), dtype=np.float64)
-    for lo, hi, dist in _chunked_distances(p, g):
+    for lo, hi, dist in chunked_sq_distances(p, g):
         with np.errstate(divide="ignore", invalid="ignore"):
             vote = 1.0 / (1.0 + (dist / scale) ** _SOFTNESS)
         vote[np.broadcast_to(scale == 0, vote.shape)] = 0.0
@@ -266,41 +214,21 @@ def membership_scores(candidates, protected, *, block, tolerance: float = 0.0, m
             if (~exclude).sum(axis=1).min() == 0:
                 raise ValueError("reference holds no image besides the candidate itself: pass reference= with "
                                  "other images of the same kind")
-        c = _centred_blocks(candidates, block)
-        nearest = _nearest_distances(c, _centred_blocks(protected, block))
-        other = _nearest_distances(c, _centred_blocks(reference, block), exclude=exclude)
-        return (nearest < ratio * other).mean(axis=0)
+        c = centre_blocks(candidates, block)
+        found = nearest(c, centre_blocks(protected, block))[0]
+        other = nearest(c, centre_blocks(reference, block), exclude=exclude)[0]
+        return (found < ratio * other).mean(axis=0)
     if tolerance == 0:
         kc, kp = block_keys(candidates, block=block), block_keys(protected, block=block)
         return np.isin(kc, kp).mean(axis=1)
-    bc = _blocks(candidates, block).astype(np.float32).transpose(1, 0, 2)  # (nb, N, D)
-    bp = _blocks(protected, block).astype(np.float32).transpose(1, 0, 2)  # (nb, M, D)
+    bc = block_rows(candidates, block, dtype=np.float32).transpose(1, 0, 2)  # (nb, N, D)
+    bp = block_rows(protected, block, dtype=np.float32).transpose(1, 0, 2)  # (nb, M, D)
     found = np.zeros(bc.shape[:2], dtype=bool)
     step = max(1, (1 << 24) // max(1, bc.shape[0] * bp.shape[1]))
     for lo in range(0, bc.shape[1], step):  # chunks of candidates bound the memory
         diff = np.abs(bc[:, lo:lo + step, None, :] - bp[:, None, :, :]).mean(axis=3)
         found[:, lo:lo + step] = (diff <= tolerance).any(axis=2)
     return found.mean(axis=0)
-
-
-def roc_auc(member_scores, non_member_scores) -> float:
-    """Area under the ROC curve (Mann-Whitney U, ties counted half)."""
-    from scipy.stats import rankdata
-
-    a, b = np.asarray(member_scores, float), np.asarray(non_member_scores, float)
-    ranks = rankdata(np.concatenate([a, b]))
-    return float((ranks[: a.size].sum() - a.size * (a.size + 1) / 2) / (a.size * b.size))
-
-
-def tpr_at_fpr(member_scores, non_member_scores, fpr: float = 0.01) -> float:
-    """Share of members flagged when the threshold flags at most ``fpr`` of non-members."""
-    a, b = np.asarray(member_scores, float), np.asarray(non_member_scores, float)
-    thresholds = np.unique(np.concatenate([a, b, [np.inf]]))
-    best = 0.0
-    for t in thresholds:  # flag score >= t; few distinct thresholds, not pixels
-        if (b >= t).mean() <= fpr:
-            best = max(best, float((a >= t).mean()))
-    return best
 
 
 def membership_attack(members, non_members, protected, *, block, tolerance: float = 0.0, method: str = "exact",
@@ -378,7 +306,7 @@ def reassemble(protected, labels, *, block, sweeps: int = 3, switch_factor: floa
     bh, bw = check_block((h, w), block)
     c = protected.shape[3] if protected.ndim == 4 else 1
     gh, gw = h // bh, w // bw
-    top, bottom, left, right = _edges(_blocks(protected, block), bh, bw, c)  # (N, nb, D)
+    top, bottom, left, right = _edges(block_rows(protected, block), bh, bw, c)  # (N, nb, D)
     choice = np.broadcast_to(np.arange(n)[:, None], (n, gh * gw)).copy()
     pos = np.arange(gh * gw)
     row, col = pos // gw, pos % gw

@@ -14,24 +14,15 @@ Numpy and Pillow only (numpy tier).
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 
 from .._validation import check_images
 
-__all__ = ["COPY_KINDS", "attacker_copy", "check_copies"]
-
-#: Kind of copy -> what the attacker holds (the descriptions of the scorecard's fields quote it).
-COPY_KINDS = {
-    "exact": "the released images byte for byte (a lossless release)",
-    "jpeg95": "the released images re-encoded as JPEG quality 95 (Pillow, default 4:2:0 chroma subsampling for colour)",
-    "jpeg75": "the released images re-encoded as JPEG quality 75 (what the paper's reference code writes)",
-    "resized": "the released images scaled to half their size and back (bilinear both ways)",
-    "brightness": "the released images with every value raised by 4 grey levels (clipped at 255)",
-}
+__all__ = ["COPY_KINDS", "CopyKind", "attacker_copy", "check_copies"]
 
 _BRIGHTNESS_SHIFT = 4
-_JPEG_QUALITY = {"jpeg95": 95, "jpeg75": 75}
 
 
 def _to_pil_stack(images: np.ndarray):
@@ -72,6 +63,55 @@ def _resized(images: np.ndarray) -> np.ndarray:
     return out
 
 
+def _exact(images: np.ndarray) -> np.ndarray:
+    return images.copy()
+
+
+def _brighter(images: np.ndarray) -> np.ndarray:
+    return np.minimum(images.astype(np.int16) + _BRIGHTNESS_SHIFT, 255).astype(np.uint8)
+
+
+def _lossy(encode):
+    def make(images: np.ndarray) -> np.ndarray:
+        flat, restore = _to_pil_stack(images)
+        return restore(encode(np.ascontiguousarray(flat)))
+    return make
+
+
+@dataclass(frozen=True)
+class CopyKind:
+    """One kind of copy of a release an attacker may hold.
+
+    Attributes
+    ----------
+    description : str
+        What the attacker holds (the results schema quotes it).
+    make : callable (images) -> images
+        Makes the copy (uint8 in, uint8 out, deterministic).
+    tolerance : float
+        Grey levels by which a copied value typically differs from the release: the
+        Gaussian tolerance of the likelihood attacks (:mod:`pbmlib.privacy.likelihood`).
+    """
+
+    description: str
+    make: object
+    tolerance: float
+
+
+#: Kind of copy -> how it is made and what the attacker holds.
+COPY_KINDS = {
+    "exact": CopyKind("the released images byte for byte (a lossless release)", _exact, 0.5),
+    "jpeg95": CopyKind("the released images re-encoded as JPEG quality 95 (Pillow, default 4:2:0 chroma "
+                       "subsampling for colour)", _lossy(lambda x: _jpeg(x, 95)), 2.0),
+    "jpeg75": CopyKind("the released images re-encoded as JPEG quality 75 (what the paper's reference code writes)",
+                       _lossy(lambda x: _jpeg(x, 75)), 5.0),
+    "resized": CopyKind("the released images scaled to half their size and back (bilinear both ways)",
+                        _lossy(_resized), 10.0),
+    "brightness": CopyKind("the released images with every value raised by 4 grey levels (clipped at 255)",
+                           _brighter, 4.0),
+}
+
+
 def attacker_copy(images, kind: str) -> np.ndarray:
     """A copy of ``images`` of the given kind, as an attacker might hold it.
 
@@ -99,15 +139,7 @@ def attacker_copy(images, kind: str) -> np.ndarray:
     images = check_images(images)
     if not isinstance(kind, str) or kind not in COPY_KINDS:
         raise ValueError(f"kind must be one of {list(COPY_KINDS)}, got {kind!r}")
-    if kind == "exact":
-        return images.copy()
-    if kind == "brightness":
-        return np.minimum(images.astype(np.int16) + _BRIGHTNESS_SHIFT, 255).astype(np.uint8)
-    flat, restore = _to_pil_stack(images)
-    flat = np.ascontiguousarray(flat)
-    if kind in _JPEG_QUALITY:
-        return restore(_jpeg(flat, _JPEG_QUALITY[kind]))
-    return restore(_resized(flat))
+    return COPY_KINDS[kind].make(images)
 
 
 def check_copies(copies) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ import numpy as np
 
 from .._validation import check_block, check_images
 from .attacks import robust_block_scores, shared_block_counts
+from .kernels import image_sq_distances
 
 __all__ = ["MATCHERS", "Matcher", "available_matchers", "face_matcher_available", "pairwise_distances",
            "reidentify"]
@@ -85,11 +86,6 @@ def _blocks_distances(probes, gallery, block):
 
 def _robust_blocks_distances(probes, gallery, block):
     return -robust_block_scores(probes, gallery, block=block)
-
-
-def _squared_l2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    return (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T
 
 
 @dataclass(frozen=True)
@@ -169,7 +165,7 @@ def pairwise_distances(probes, gallery, *, matcher: str = "pixel", block=None) -
     if spec.distances is not None:
         return spec.distances(probes, gallery, block)
     extra = (block,) if spec.needs_block else ()
-    return _squared_l2(spec.features(probes, *extra), spec.features(gallery, *extra))
+    return image_sq_distances(spec.features(probes, *extra), spec.features(gallery, *extra))
 
 
 def reidentify(probes, gallery, true_index, *, matcher: str = "pixel", block=None, ks=(1, 5)) -> dict:

@@ -169,7 +169,7 @@ class Scheme:
         self.image_shape_ = tuple(int(s) for s in images.shape[1:])
         return self
 
-    def protect(self, images, labels=None) -> np.ndarray:
+    def protect(self, images, labels=None, *, return_shares: bool = False):
         """The protected training set.
 
         Parameters
@@ -178,17 +178,33 @@ class Scheme:
             Not modified.
         labels : sequence of hashables, length N, optional
             Class of each image (PBM needs them).
+        return_shares : bool, default=False
+            Also return where every released image's content came from (what an evaluator
+            knows and an attacker does not): for the re-identification that credits every
+            true source (:func:`pbmlib.privacy.audit.audit`).
 
         Returns
         -------
-        ndarray of the shape of ``images``, uint8 (a new array). The same bytes on every
-        call: the randomness was drawn by :meth:`fit`.
+        protected : ndarray of the shape of ``images``, uint8
+            A new array; the same bytes on every call: the randomness was drawn by :meth:`fit`.
+        shares : scipy.sparse.csr_matrix of shape (N, N), float64
+            Only with ``return_shares``: ``shares[j, i]`` is the share of released image j's
+            pixels (or blocks) that came from original i; each row sums to 1. The identity
+            for schemes that keep every image's content in its own released image.
         """
         self._check_fitted()
         images = check_images(images)
         if labels is not None:
             check_labels(labels, images.shape[0])
-        return self._protect(images, labels)
+        out = self._protect(images, labels)
+        protected, shares = out if isinstance(out, tuple) else (out, None)
+        if not return_shares:
+            return protected
+        if shares is None:
+            from scipy.sparse import identity
+
+            shares = identity(images.shape[0], format="csr", dtype=np.float64)
+        return protected, shares
 
     def fit_protect(self, images, labels=None, *, seed=None) -> np.ndarray:
         """``fit(images, labels, seed=seed).protect(images, labels)``."""
@@ -249,6 +265,16 @@ class Scheme:
             ``(H, W)`` or ``(H, W, C)`` of one image; the block must divide H and W.
         """
         return None
+
+    def mechanism(self):
+        """The public mechanism of the fitted scheme (:class:`pbmlib.privacy.mechanism.Mechanism`):
+        what an attacker who knows the algorithm and its parameters, but not the random draws or
+        the key, can build a likelihood from."""
+        self._check_fitted()
+        return self._mechanism()
+
+    def _mechanism(self):
+        raise NotImplementedError(f"{type(self).__name__} declares no public mechanism; implement _mechanism()")
 
     def restoration_log10_probability(self, labels, image_shape) -> float | None:
         """log10 of the brute-force restoration probability (Eq. 9 of the PBM paper) where
@@ -332,3 +358,27 @@ def block_view(images: np.ndarray, block) -> np.ndarray:
     bh, bw = check_block(images.shape[1:3], block)
     view = view_as_blocks(images, (1, bh, bw) + images.shape[3:])
     return view[(slice(None),) * 3 + (0,) * (images.ndim - 2)]
+
+
+def shares_from_sources(sources, n_originals: int):
+    """Content shares of released images from block provenance (see :meth:`Scheme.protect`).
+
+    Parameters
+    ----------
+    sources : ndarray of shape (N, gh, gw) or sequence of them
+        The original every released block comes from; several arrays (released blocks that
+        are the mean of several draws) share each block equally.
+    n_originals : int
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (N, n_originals), float64, rows summing to 1.
+    """
+    from scipy.sparse import csr_matrix
+
+    stack = [np.asarray(s) for s in (sources if isinstance(sources, (list, tuple)) else [sources])]
+    n = stack[0].shape[0]
+    per_image = stack[0][0].size * len(stack)
+    rows = np.concatenate([np.repeat(np.arange(n), s[0].size) for s in stack])
+    cols = np.concatenate([s.reshape(n, -1).ravel() for s in stack])
+    return csr_matrix((np.full(rows.size, 1.0 / per_image), (rows, cols)), shape=(n, n_originals))

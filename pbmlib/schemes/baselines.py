@@ -32,6 +32,11 @@ class Identity(Scheme):
     def _protect(self, images, labels):
         return images.copy()
 
+    def _mechanism(self):
+        from ..privacy.mechanism import Mechanism
+
+        return Mechanism()
+
 
 class GaussianBlur(Scheme):
     """Gaussian blur of every image, each channel on its own (baseline).
@@ -57,6 +62,11 @@ class GaussianBlur(Scheme):
 
     def __init__(self, *, sigma: float = 2.0):
         self.sigma = check_real(sigma, name=f"{self.name}: sigma", low=0.0, low_open=True, unit="pixels")
+
+    def _mechanism(self):
+        from ..privacy.mechanism import Mechanism
+
+        return Mechanism(transform=self.protect)  # deterministic: the attacker blurs candidates the same way
 
     def _protect(self, images, labels):
         sigma = (0, self.sigma, self.sigma) + ((0,) if images.ndim == 4 else ())
@@ -106,6 +116,11 @@ class Pixelation(Scheme):
     def attack_block(self, image_shape):
         return check_block(tuple(image_shape)[:2], (self.cell, self.cell))
 
+    def _mechanism(self):
+        from ..privacy.mechanism import Mechanism
+
+        return Mechanism(unit=(self.cell, self.cell), feature="mean")
+
 
 class BlackBoxMask(Scheme):
     """Black out a centred box covering ``fraction`` of the height and of the width (baseline,
@@ -128,6 +143,11 @@ class BlackBoxMask(Scheme):
 
     def __init__(self, *, fraction: float = 0.5):
         self.fraction = check_real(fraction, name=f"{self.name}: fraction", low=0.0, low_open=True, high=1.0)
+
+    def _mechanism(self):
+        from ..privacy.mechanism import Mechanism
+
+        return Mechanism(transform=self.protect)  # deterministic: the attacker masks candidates the same way
 
     def _protect(self, images, labels):
         out = images.copy()

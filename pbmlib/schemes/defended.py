@@ -31,6 +31,7 @@ References
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -38,7 +39,7 @@ import numpy as np
 from .._validation import check_bool, check_choice, check_labels, check_positive_int, check_real
 from ..data.augmentation import Augmentation, augment_images
 from ..pbm.mixing import gather_blocks, mixing_sources
-from .base import block_view
+from .base import block_view, shares_from_sources
 from .pbm import PBM
 
 __all__ = ["PBMNoise", "PBMShuffle", "PBMAverage", "PBMAugment"]
@@ -99,14 +100,20 @@ class PBMNoise(_DefendedPBM):
         self.noise = check_choice(noise, ("gaussian", "laplace"), name=f"{self.name}: noise")
         super().__init__(**mixing)
 
+    def _mechanism(self):
+        from ..privacy.mechanism import Noise
+
+        scale = self.sigma if self.noise == "gaussian" else self.sigma / math.sqrt(2.0)
+        return dataclasses.replace(super()._mechanism(), noise=Noise(self.noise, scale))
+
     def _protect(self, images, labels):
-        mixed = self._mixed(images, labels)
+        mixed, shares = super()._protect(images, labels)
         rng = self._rng(1)
         if self.noise == "gaussian":
             noise = rng.normal(0.0, self.sigma, size=mixed.shape)
         else:
             noise = rng.laplace(0.0, self.sigma / math.sqrt(2.0), size=mixed.shape)
-        return np.clip(np.rint(mixed + noise), 0, 255).astype(np.uint8)
+        return np.clip(np.rint(mixed + noise), 0, 255).astype(np.uint8), shares
 
 
 class PBMShuffle(_DefendedPBM):
@@ -153,8 +160,11 @@ class PBMShuffle(_DefendedPBM):
         self.scope = check_choice(scope, ("class", "image"), name=f"{self.name}: scope")
         super().__init__(**mixing)
 
+    def _mechanism(self):
+        return dataclasses.replace(super()._mechanism(), positions="any")
+
     def _protect(self, images, labels):
-        mixed = self._mixed(images, labels)
+        mixed, sources = self._mixed(images, labels, return_sources=True)
         n = mixed.shape[0]
         view = block_view(mixed, self.block)  # (N, gh, gw, bh, bw[, C])
         gh, gw = view.shape[1:3]
@@ -173,7 +183,7 @@ class PBMShuffle(_DefendedPBM):
         source[slots] = movers  # slot s receives the block of slot source[s]
         out = np.empty_like(mixed)
         block_view(out, self.block)[...] = blocks[source].reshape(view.shape)
-        return out
+        return out, shares_from_sources(sources.reshape(-1)[source].reshape(sources.shape), n)
 
 
 class PBMAverage(_DefendedPBM):
@@ -215,14 +225,18 @@ class PBMAverage(_DefendedPBM):
         self.k = check_positive_int(k, name=f"{self.name}: k")
         super().__init__(**mixing)
 
+    def _mechanism(self):
+        return dataclasses.replace(super()._mechanism(), average=self.k)
+
     def _protect(self, images, labels):
         mixed, sources = self._mixed(images, labels, return_sources=True)
         total = mixed.astype(np.float64)
         rng = self._rng(1)
+        drawn = [sources]
         for _ in range(self.k - 1):  # one gather per mixing, never per block
-            more = mixing_sources(labels, images.shape[1:], mixing=self.mixing, seed=rng)
-            total += gather_blocks(images, more)
-        return np.clip(np.rint(total / self.k), 0, 255).astype(np.uint8)
+            drawn.append(mixing_sources(labels, images.shape[1:], mixing=self.mixing, seed=rng))
+            total += gather_blocks(images, drawn[-1])
+        return np.clip(np.rint(total / self.k), 0, 255).astype(np.uint8), shares_from_sources(drawn, len(images))
 
 
 class PBMAugment(_DefendedPBM):
@@ -275,5 +289,9 @@ class PBMAugment(_DefendedPBM):
         """The :class:`~pbmlib.data.augmentation.Augmentation` applied before release."""
         return Augmentation(flip=self.flip, rotation=self.rotation, brightness=self.brightness)
 
+    def _mechanism(self):
+        return dataclasses.replace(super()._mechanism(), augmented=True)
+
     def _protect(self, images, labels):
-        return augment_images(self._mixed(images, labels), augmentation=self.augmentation, seed=self._rng(1))
+        mixed, shares = super()._protect(images, labels)
+        return augment_images(mixed, augmentation=self.augmentation, seed=self._rng(1)), shares

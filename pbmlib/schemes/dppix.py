@@ -137,5 +137,11 @@ class DPPix(Scheme):
         block_view(out, block)[...] = np.clip(np.rint(means), 0, 255).astype(np.uint8)  # post-processing
         return out
 
+    def _mechanism(self):
+        from ..privacy.mechanism import Mechanism, Noise
+
+        noise = Noise("laplace", self.scale_) if self.scale_ > 0 else None
+        return Mechanism(unit=(self.cell, self.cell), feature="mean", noise=noise)
+
     def attack_block(self, image_shape):
         return check_block(tuple(image_shape)[:2], (self.cell, self.cell))

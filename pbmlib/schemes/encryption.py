@@ -247,6 +247,12 @@ class PixelEncryption(Scheme):
     def _protect_test(self, images):
         return self._encrypt(images, 1)
 
+    def _mechanism(self):
+        from ..privacy.mechanism import Mechanism
+
+        # flips v -> 255 - v and channel permutations leave the sorted |v - 127.5| of each pixel
+        return Mechanism(unit=(1, 1), feature="abs_sorted", keyed=True)
+
 
 class BlockEncryption(Scheme):
     """Block-wise learnable encryption [2]_: a keyed shuffle and inversion of the 4-bit halves
@@ -299,6 +305,12 @@ class BlockEncryption(Scheme):
 
     def _protect_test(self, images):
         return block_encrypt(images, self.key_)
+
+    def _mechanism(self):
+        from ..privacy.mechanism import Mechanism
+
+        # a keyed permutation and inversion of a block's 4-bit halves leaves their folded multiset
+        return Mechanism(unit=self.block, feature="nibbles_folded_sorted", keyed=True)
 
     def attack_block(self, image_shape):
         return check_block(tuple(image_shape)[:2], self.block)

@@ -14,7 +14,7 @@ from .._validation import check_labels
 from ..pbm.mixing import mix_blocks
 from ..pbm.restoration import restoration_log10_probability
 from ..pbm.settings import Mixing
-from .base import Scheme
+from .base import Scheme, shares_from_sources
 
 __all__ = ["PBM"]
 
@@ -49,6 +49,8 @@ class PBM(Scheme):
     -----------------
     seeds_ : tuple of one numpy.random.SeedSequence
         The stream that draws donors and masks in :meth:`protect`.
+    class_sizes_ : ndarray of int
+        Images per class of the fitted set.
 
     Notes
     -----
@@ -90,7 +92,26 @@ class PBM(Scheme):
         return mix_blocks(images, labels, mixing=self.mixing, seed=self._rng(0), return_sources=return_sources)
 
     def _protect(self, images, labels):
-        return self._mixed(images, labels)
+        mixed, sources = self._mixed(images, labels, return_sources=True)
+        return mixed, shares_from_sources(sources, len(images))
+
+    def fit(self, images, labels=None, *, seed=None):
+        super().fit(images, labels, seed=seed)
+        self.class_sizes_ = np.bincount(check_labels(labels, len(labels))[0])
+        return self
+
+    def keep_probability(self) -> float:
+        """Chance that a released block holds its own image's block: (1 - p)^N_t, plus the chance
+        of drawing itself with ``allow_self`` (in a class of the mean fitted size)."""
+        keep = (1 - self.p) ** self.rounds
+        if self.allow_self:
+            keep += (1 - keep) / self.class_sizes_.mean()
+        return float(keep)
+
+    def _mechanism(self):
+        from ..privacy.mechanism import Mechanism
+
+        return Mechanism(unit=self.block, keep=self.keep_probability())
 
     def attack_block(self, image_shape):
         self.mixing.grid(image_shape)

@@ -217,5 +217,10 @@ class VisualMixer(Scheme):
         return visualmixer_shuffle(images, window=self.window, levels=self.levels, vfe=self.vfe,
                                    seed=self._rng(1))
 
+    def _mechanism(self):
+        from ..privacy.mechanism import Mechanism
+
+        return Mechanism(unit=(self.window, self.window), feature="sorted")  # pixels only move inside windows
+
     def attack_block(self, image_shape):
         return check_block(tuple(image_shape)[:2], (self.window, self.window))

@@ -486,13 +486,28 @@ def _run_locked(config, runs, sweep_dir, options, client) -> dict:
     return summary
 
 
+@contextmanager
+def _quiet_kernel_clients():
+    """Tornado's log of callbacks failing inside the kernel clients (a kernel shut down while a message
+    was in flight) is not for users: a notebook's own errors fail its run with their traceback."""
+    import logging
+
+    logger = logging.getLogger("tornado.general")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _run_all(todo, sweep_dir, options, client, git, summary, bar) -> bool:
     """Submit every run, collect the results; True when interrupted."""
     futures: dict = {}
     with _executors(client, options["workers"]) as (submit, cancel_queued):
         interrupts = _Interrupts(on_first=lambda: cancel_queued(futures), on_second=_kill_kernels,
                                  grace=options["grace"], write=bar.write)
-        with interrupts:
+        with interrupts, _quiet_kernel_clients():
             for run in todo:
                 if interrupts.count:  # interrupted while submitting: nothing more is queued
                     break
