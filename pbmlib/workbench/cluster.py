@@ -56,9 +56,9 @@ from pathlib import Path
 __all__ = ["CLUSTER_KINDS", "JOB_QUEUES", "check_cluster", "scheduler_cluster", "tls_security", "open_client",
            "check_workers_see"]
 
-#: batch systems through dask-jobqueue: config key -> (cluster class, system's name, its queue listing)
-JOB_QUEUES = {"slurm": ("SLURMCluster", "SLURM", "squeue"), "pbs": ("PBSCluster", "PBS", "qstat"),
-              "lsf": ("LSFCluster", "LSF", "bjobs"), "sge": ("SGECluster", "SGE", "qstat")}
+#: batch systems through dask-jobqueue: config key -> (cluster class, the system's name)
+JOB_QUEUES = {"slurm": ("SLURMCluster", "SLURM"), "pbs": ("PBSCluster", "PBS"), "lsf": ("LSFCluster", "LSF"),
+              "sge": ("SGECluster", "SGE")}
 CLUSTER_KINDS = ("scheduler", "local", *JOB_QUEUES)
 #: the section's own keys beside the kind
 SETTINGS = ("jobs", "min_workers", "wait_timeout", "tls")
@@ -163,7 +163,7 @@ def scheduler_cluster(address: str, *, ca_file=None, cert=None, key=None) -> dic
             raise ValueError(f"TLS needs --tls-ca-file, --tls-cert and --tls-key together; {', '.join(missing)} "
                              f"missing")
         section["tls"] = _check_tls(given, "--tls")
-        _check_tls_files(section["tls"], "--tls")
+        _check_tls_files(section["tls"], lambda key: f"--tls-{key.replace('_', '-')}")
     _check_address(address, "tls" in section, "--scheduler")
     return section
 
@@ -194,10 +194,10 @@ def _check_tls(tls, where: str) -> dict:
     return checked
 
 
-def _check_tls_files(tls: dict, where: str) -> None:
-    for name in TLS_KEYS:
-        if not Path(tls[name]).is_file():
-            raise ValueError(f"{where}.{name}: no file at {tls[name]}; the README (Past one machine) shows how to "
+def _check_tls_files(tls: dict, named=lambda key: f"cluster.tls.{key}") -> None:
+    for key in TLS_KEYS:
+        if not Path(tls[key]).is_file():
+            raise ValueError(f"{named(key)}: no file at {tls[key]}; the README (Past one machine) shows how to "
                              f"make the certificates with openssl")
 
 
@@ -431,7 +431,7 @@ def open_client(*, scheduler: str | None = None, cluster: dict | None = None, tl
     if kind in JOB_QUEUES:
         section.setdefault("jobs", 1)
     if section.get("tls"):
-        _check_tls_files(section["tls"], "cluster.tls")
+        _check_tls_files(section["tls"])
     security = tls_security(section["tls"]) if section.get("tls") else None
     if kind == "scheduler":
         _check_address(section["scheduler"], security is not None, "the scheduler address")
@@ -451,16 +451,18 @@ def open_client(*, scheduler: str | None = None, cluster: dict | None = None, tl
             started = LocalCluster(**options, **({"security": security} if security is not None else {}))
         except Exception as exc:
             raise ValueError(f"cluster.local: Dask cannot start this LocalCluster: {_first_line(exc)}") from None
-        client = Client(started)
     else:
         started, adaptive = _start_job_queue(kind, section, security)
-        client = Client(started)
     try:
-        _wait_for_workers(client, started, kind, section, adaptive, progress)
-        yield client
-    finally:
-        client.close()
         if started is not None:
+            client = Client(started)
+        try:
+            _wait_for_workers(client, started, kind, section, adaptive, progress)
+            yield client
+        finally:
+            client.close()
+    finally:
+        if started is not None:  # its batch jobs cancelled
             started.close()
 
 
@@ -669,9 +671,9 @@ def _no_workers(client, started, kind, joined, wanted, timeout, section) -> str:
     if kind == "scheduler":
         tls = section.get("tls")
         flags = (f" --tls-ca-file {tls['ca_file']} --tls-cert {tls['cert']} --tls-key {tls['key']}" if tls else "")
-        return (f"the Dask scheduler at {address} has {joined} worker(s), {wanted} wanted"
-                f"{f' (waited {_duration(timeout)})' if timeout else ''}; start some with 'dask worker {address}"
-                f"{flags}', or raise cluster.wait_timeout to wait for them")
+        waited = f" within {_duration(timeout)} (cluster.wait_timeout)" if timeout else ""
+        return (f"the Dask cluster at {address} has {joined} worker(s), {wanted} wanted{waited}; start "
+                f"{'some' if not joined else 'more'} with 'dask worker {address}{flags}'")
     return (f"the LocalCluster has {joined} of {wanted} worker(s) after {_duration(timeout)}; lower "
             f"cluster.min_workers or raise cluster.local.n_workers")
 
