@@ -112,7 +112,7 @@ def test_readme_command_on_slurm_replaces_a_cancelled_job(tmp_path, slurm, certi
                    if "=" in item)
     victim_job = environ["SLURM_JOB_ID"]
     before = slurm.jobs(all_states=True)
-    assert len(before) == 2 and before[victim_job] == "RUNNING"
+    assert before[victim_job] == "RUNNING" and len(slurm.jobs()) == 2  # the section's 2 jobs
     script = slurm.run("scontrol", "write", "batch_script", victim_job, "-")
     assert "#SBATCH -p debug" in script and "#SBATCH -A pbmtest" in script and "tls://127.0.0.1:" in script
     assert "--lifetime 24480s --lifetime-stagger 1440s" in script  # retires at 85% +- 5% of 08:00:00
