@@ -4,7 +4,7 @@
 changed) and TLS certificates made with the README's openssl commands. One job is cancelled
 with ``scancel`` while its worker runs a notebook: a replacement job is submitted, the run is
 done again elsewhere and recorded once, the figures equal a local run's, and no job is left in
-the queue. A job SLURM refuses, and jobs that stay queued, end the sweep with one line.
+the queue. A job SLURM refuses, jobs that stay queued and jobs that fail end the sweep with one line.
 """
 
 import copy
@@ -39,7 +39,7 @@ def site_cluster(slurm, tmp_path: Path, certificates: dict, **changes) -> dict:
                             scheduler_options={"dashboard_address": "localhost:0"})
     cluster.update(jobs=2, tls=certificates)
     for key, value in changes.items():
-        (cluster["slurm"] if key in cluster["slurm"] else cluster)[key] = value
+        (cluster if key in ("jobs", "min_workers", "wait_timeout", "tls") else cluster["slurm"])[key] = value
     return cluster
 
 
@@ -150,7 +150,7 @@ def test_readme_command_on_slurm_replaces_a_cancelled_job(tmp_path, slurm, certi
 
 @pytest.mark.slow
 @needs_slurm
-def test_refused_and_queued_jobs_end_the_sweep_in_one_line(tmp_path, slurm, certificates):
+def test_refused_queued_and_failed_jobs_end_the_sweep_in_one_line(tmp_path, slurm, certificates):
     refused = write_config(tmp_path, "refused", site_cluster(slurm, tmp_path, certificates, queue="nosuch"))
     done = subprocess.run(pbm("sweep", str(refused), "--quiet"), cwd=tmp_path, env=slurm.env, capture_output=True,
                           text=True, timeout=120)
@@ -170,3 +170,12 @@ def test_refused_and_queued_jobs_end_the_sweep_in_one_line(tmp_path, slurm, cert
     assert all(f"{i} (PENDING, PartitionDown)" in done.stderr for i in ids), done.stderr
     assert "raise cluster.wait_timeout" in done.stderr
     assert slurm.wait_for_empty_queue() == {}  # the queued jobs were cancelled
+
+    broken = write_config(tmp_path, "broken", site_cluster(slurm, tmp_path, certificates, python="/no/such/python"))
+    before = set(slurm.jobs(all_states=True))
+    done = subprocess.run(pbm("sweep", str(broken), "--quiet"), cwd=tmp_path, env=slurm.env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    ids = sorted(set(slurm.jobs(all_states=True)) - before)
+    assert all(f"{i} (FAILED" in done.stderr for i in ids) and "ended before their Dask worker joined" in done.stderr
+    assert str(tmp_path / "slurm_logs") in done.stderr  # where to read why

@@ -625,7 +625,7 @@ def _wait_for_workers(client, started, kind: str, section: dict, adaptive, progr
                 return
             if kind not in JOB_QUEUES:
                 if time.monotonic() >= deadline:
-                    raise ValueError(_no_workers(client, started, kind, joined, wanted, timeout, section))
+                    raise ValueError(_no_workers(client, kind, joined, wanted, timeout, section))
                 time.sleep(0.5)
                 continue
             pending = _job_ids(started)
@@ -666,7 +666,7 @@ def _still_queued(kind, section, pending, states, joined, wanted, timeout, clien
             f"longer, or lower cluster.min_workers")
 
 
-def _no_workers(client, started, kind, joined, wanted, timeout, section) -> str:
+def _no_workers(client, kind, joined, wanted, timeout, section) -> str:
     address = client.scheduler.address
     if kind == "scheduler":
         tls = section.get("tls")
