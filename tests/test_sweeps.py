@@ -453,7 +453,7 @@ def test_shipped_sweep_configs_plan():
 
 def test_shipped_cluster_config_checks():
     config = load_sweep(ROOT / "sweeps" / "slurm.yaml")
-    assert set(config["cluster"]) == {"slurm", "jobs"}
+    assert set(config["cluster"]) == {"slurm", "jobs", "min_workers", "wait_timeout", "tls"}
     runs = plan_runs(config)
     assert {tuple(r.resources.items()) for r in runs if r.stage == "resnet50"} == {(("GPU", 1),)}
     assert all(r.resources == {} for r in runs if r.stage == "mixing")

@@ -303,6 +303,7 @@ def _report(args) -> int:
 
 
 def _sweep(args) -> int:
+    from .cluster import scheduler_cluster
     from .sweeps import SweepInterrupted, load_sweep, run_sweep
 
     if args.workers is not None and args.workers < 1:
@@ -314,11 +315,17 @@ def _sweep(args) -> int:
     config = load_sweep(args.config, max_runs=args.max_runs)
     if args.output_root is not None:
         config["output_root"] = args.output_root
+    tls = (args.tls_ca_file, args.tls_cert, args.tls_key)
+    if args.scheduler is not None:  # replaces the config's cluster section
+        config["cluster"] = scheduler_cluster(args.scheduler, ca_file=tls[0], cert=tls[1], key=tls[2])
+    elif any(tls):
+        raise ValueError("--tls-ca-file, --tls-cert and --tls-key go with --scheduler tls://HOST:PORT (a config's "
+                         "certificates go in its cluster.tls)")
     if args.plan:
         return _plan(config, args)
     try:
         summary = run_sweep(config, workers=args.workers, progress=not args.quiet, analysis=not args.no_analysis,
-                            scheduler=args.scheduler, max_runs=args.max_runs)
+                            max_runs=args.max_runs)
     except SweepInterrupted as exc:
         summary = exc.summary
         print(f"pbm sweep: interrupted: {len(summary['finished'])} run(s) finished now, "
@@ -523,8 +530,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip the analysis notebook (default: run it last)")
     sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run every run as a task on the Dask cluster of this scheduler, e.g. "
-                            "tcp://127.0.0.1:8786; the sweep folder must be on storage every worker sees "
-                            "(default: the config's cluster section, else this machine)")
+                            "tcp://127.0.0.1:8786 or tls://10.0.0.5:8786; the sweep folder must be on storage every "
+                            "worker sees (default: the config's cluster section, else this machine)")
+    for flag, what in (("ca-file", "certificate authority"), ("cert", "certificate"), ("key", "certificate's key")):
+        sweep.add_argument(f"--tls-{flag}", default=None, metavar="PEM",
+                           help=f"with a tls:// --scheduler: the {what} (PEM file), as dask worker --tls-{flag}")
     sweep.add_argument("--plan", action="store_true",
                        help="print the runs, trainings (after baseline reuse), images and an estimated time, "
                             "then stop without running anything (default: run)")
