@@ -63,6 +63,25 @@ def _mixing(args):
         raise ValueError(message) from None
 
 
+def _add_tls_options(parser: argparse.ArgumentParser) -> None:
+    for flag, what in (("ca-file", "certificate authority"), ("cert", "certificate"), ("key", "certificate's key")):
+        parser.add_argument(f"--tls-{flag}", default=None, metavar="PEM",
+                            help=f"with a tls:// --scheduler: the {what} (PEM file), as dask worker --tls-{flag}")
+
+
+def _scheduler_section(args) -> dict | None:
+    """The cluster section of ``--scheduler`` and its ``--tls-*`` certificates (None without a scheduler)."""
+    from .cluster import scheduler_cluster
+
+    tls = (args.tls_ca_file, args.tls_cert, args.tls_key)
+    if args.scheduler is not None:
+        return scheduler_cluster(args.scheduler, ca_file=tls[0], cert=tls[1], key=tls[2])
+    if any(tls):
+        raise ValueError("--tls-ca-file, --tls-cert and --tls-key go with --scheduler tls://HOST:PORT (a config's "
+                         "certificates go in its cluster.tls)")
+    return None
+
+
 def _warnings_to_stderr(command: str):
     """Show library warnings as one 'pbm CMD: warning: ...' line each (no file and line number)."""
     import contextlib
@@ -106,12 +125,13 @@ def _mix(args) -> int:
                 progress=not args.quiet, seed=args.seed,
             )
 
-    if args.scheduler is None:
+    section = _scheduler_section(args)
+    if section is None:
         manifest = run()
     else:
         from .cluster import check_workers_see, open_client
 
-        with open_client(scheduler=args.scheduler) as client:
+        with open_client(cluster=section, progress=not args.quiet) as client:
             check_workers_see(client, Path(args.dst).resolve().parent)
             manifest = run(client)
     fmt = manifest["image_format"]
@@ -303,7 +323,6 @@ def _report(args) -> int:
 
 
 def _sweep(args) -> int:
-    from .cluster import scheduler_cluster
     from .sweeps import SweepInterrupted, load_sweep, run_sweep
 
     if args.workers is not None and args.workers < 1:
@@ -315,12 +334,9 @@ def _sweep(args) -> int:
     config = load_sweep(args.config, max_runs=args.max_runs)
     if args.output_root is not None:
         config["output_root"] = args.output_root
-    tls = (args.tls_ca_file, args.tls_cert, args.tls_key)
-    if args.scheduler is not None:  # replaces the config's cluster section
-        config["cluster"] = scheduler_cluster(args.scheduler, ca_file=tls[0], cert=tls[1], key=tls[2])
-    elif any(tls):
-        raise ValueError("--tls-ca-file, --tls-cert and --tls-key go with --scheduler tls://HOST:PORT (a config's "
-                         "certificates go in its cluster.tls)")
+    section = _scheduler_section(args)
+    if section is not None:  # replaces the config's cluster section
+        config["cluster"] = section
     if args.plan:
         return _plan(config, args)
     try:
@@ -447,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="decode, mix and encode as tasks on the Dask cluster of this scheduler, e.g. "
                           "tcp://10.0.0.5:8786; SRC and DST must be on storage every worker sees (default: this "
                           "machine)")
+    _add_tls_options(mix)
     mix.add_argument("--workers", type=int, default=None,
                      help="processes that decode and threads that encode (default: every core this process may use)")
     mix.add_argument("--resample", choices=["bilinear", "lanczos", "bicubic", "nearest"], default="bilinear",
@@ -532,9 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run every run as a task on the Dask cluster of this scheduler, e.g. "
                             "tcp://127.0.0.1:8786 or tls://10.0.0.5:8786; the sweep folder must be on storage every "
                             "worker sees (default: the config's cluster section, else this machine)")
-    for flag, what in (("ca-file", "certificate authority"), ("cert", "certificate"), ("key", "certificate's key")):
-        sweep.add_argument(f"--tls-{flag}", default=None, metavar="PEM",
-                           help=f"with a tls:// --scheduler: the {what} (PEM file), as dask worker --tls-{flag}")
+    _add_tls_options(sweep)
     sweep.add_argument("--plan", action="store_true",
                        help="print the runs, trainings (after baseline reuse), images and an estimated time, "
                             "then stop without running anything (default: run)")

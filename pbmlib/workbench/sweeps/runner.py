@@ -203,6 +203,8 @@ def execute_run(run: Run, sweep_dir: Path, kernel_name: str | None, git: tuple, 
     if not (sweep_dir / LOCK_NAME).is_file():
         raise RuntimeError(f"{socket.gethostname()} (pid {os.getpid()}) cannot see the sweep folder {sweep_dir}: "
                            f"put output_root on storage every worker mounts at the same path")
+    if run_state(sweep_dir, run) == "finished":  # Dask recomputing a result its lost worker held: done already
+        return read_record(inside(sweep_dir, run.run_id) / RUN_RECORD_NAME)
     attempts = inside(sweep_dir, WORK_DIR, run.run_id)
     attempts.parent.mkdir(exist_ok=True)
     attempts.mkdir(exist_ok=True)
@@ -418,7 +420,7 @@ def _run_on(config, runs, sweep_dir, options, *, scheduler, client) -> dict:
     if client is not None:
         check_workers_see(client, sweep_dir)
         return _run_locked(config, runs, sweep_dir, options, client)
-    with open_client(scheduler=scheduler, cluster=config.get("cluster")) as own:
+    with open_client(scheduler=scheduler, cluster=config.get("cluster"), progress=options["progress"]) as own:
         check_workers_see(own, sweep_dir)
         return _run_locked(config, runs, sweep_dir, options, own)
 
