@@ -449,3 +449,36 @@ def test_each_scheme_trains_the_small_cnn_above_chance(name):
     record = train_and_evaluate("small_cnn", train, (scheme.protect_test(images[te]), faces.labels[te]), epochs=10,
                                 seed=0, adaptation=scheme.adaptation)
     assert record["test_accuracy_mean"] > 0.7  # chance is 0.5
+
+
+def test_baseline_schemes_known_outputs():
+    x = np.zeros((2, 10, 10), np.uint8)
+    x[:, :5] = 200
+    pix = get_scheme("pixelate", cell=5).fit_protect(x, [0, 1])
+    np.testing.assert_array_equal(pix, x)  # already constant per 5x5 cell
+    y = x.copy()
+    y[0, 0, 0] = 0
+    assert get_scheme("pixelate", cell=5).fit_protect(y, [0, 1])[0, 0, 0] == 192  # (24*200)/25
+    masked = get_scheme("mask", fraction=0.4).fit_protect(np.full((1, 10, 10), 9, np.uint8), [0])
+    assert (masked[0, 3:7, 3:7] == 0).all() and masked.sum() == 9 * 84
+    flat = get_scheme("blur", sigma=1.5).fit_protect(np.full((1, 8, 8, 3), 77, np.uint8), [0])
+    assert (flat == 77).all()
+    with pytest.raises(ValueError, match="does not divide"):
+        get_scheme("pixelate", cell=3).fit_protect(x, [0, 1])
+    with pytest.raises(ValueError, match="unknown scheme"):
+        get_scheme("rot13")
+    with pytest.raises(ValueError, match="bad parameters"):
+        get_scheme("blur", radius=2)
+    assert {"pbm", "blur", "pixelate", "mask", "none"} <= set(SCHEMES)
+
+
+def test_pbm_scheme_is_mix_blocks():
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (60, 20, 20), dtype=np.uint8), np.repeat(["a", "b", "c"], 20)
+    images, labels = noise
+    scheme = get_scheme("pbm", block=(5, 4), n_donors=3, rounds=2)
+    np.testing.assert_array_equal(scheme.fit_protect(images, labels, seed=4),  # mixes on the fitted stream
+                                  pbmlib.mix_blocks(images, labels, block=(5, 4), n_donors=3, rounds=2,
+                                                    seed=np.random.default_rng(scheme.seeds_[0])))
+    assert not scheme.transforms_test and scheme.label == "pbm block=5x4 n_donors=3 rounds=2"
+    assert get_scheme("pbm", block=(5, 5)).label == "pbm block=5x5"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_images
-from .seeding import keras_seed
+from .._validation import check_images, spawn_seeds
+from .quiet import quiet_keras
 
 __all__ = ["build_inverter", "learned_inversion"]
 
@@ -24,8 +24,8 @@ def build_inverter(input_shape: tuple[int, int, int], *, width: int = 48, depth:
     ``depth`` 3x3 convolutions of ``width`` channels (ReLU, batch norm), then a 1x1
     convolution with a sigmoid, scaled to [0, 255].
     """
-    import keras
-    from keras import layers
+    keras = quiet_keras()
+    layers = keras.layers
 
     inputs = keras.Input(shape=input_shape, name="protected")
     x = layers.Rescaling(1.0 / 255, name="inv_rescale")(inputs)
@@ -38,7 +38,7 @@ def build_inverter(input_shape: tuple[int, int, int], *, width: int = 48, depth:
 
 
 def learned_inversion(public_protected, public_originals, targets, *, epochs: int = 60, batch_size: int = 16,
-                      seed: int = 0) -> np.ndarray:
+                      seed=None) -> np.ndarray:
     """Fit protected -> original on public pairs and invert ``targets``.
 
     Parameters
@@ -48,14 +48,16 @@ def learned_inversion(public_protected, public_originals, targets, *, epochs: in
     targets : ndarray (N, H, W[, C]), uint8
         Protected images to invert.
     epochs, batch_size : int
-    seed : int
-        Seeds Keras for this training (:func:`pbmlib.learn.seeding.keras_seed`): repeatable on the CPU.
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Seeds Keras for this training (a child stream turned into Keras' int,
+        :func:`pbmlib.learn.seeding.keras_seed`): repeatable on the CPU for the same seed.
 
     Returns
     -------
     ndarray of the shape of ``targets``, uint8: the attacker's reconstructions.
     """
-    import keras
+    keras = quiet_keras()
+    from .seeding import keras_seed
 
     pp = check_images(public_protected, name="public_protected")
     po = check_images(public_originals, name="public_originals")
@@ -66,7 +68,7 @@ def learned_inversion(public_protected, public_originals, targets, *, epochs: in
     gray = pp.ndim == 3
     as_float = (lambda a: a[..., None].astype("float32")) if gray else (lambda a: a.astype("float32"))
     keras.backend.clear_session()
-    with keras_seed(seed):
+    with keras_seed(int(spawn_seeds(seed, 1)[0].generate_state(1, np.uint32)[0] >> 1)):
         model = build_inverter(as_float(pp).shape[1:])
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
         model.fit(as_float(pp), as_float(po), epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)

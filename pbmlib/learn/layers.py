@@ -17,10 +17,12 @@ References
 
 from __future__ import annotations
 
-import keras
-from keras import layers
 
 from ..data.augmentation import Augmentation
+from .quiet import quiet_keras
+
+keras = quiet_keras()
+layers = keras.layers
 
 __all__ = ["PixelShuffle", "pixel_adaptation", "block_adaptation", "build_adaptation", "augmentation_layers"]
 

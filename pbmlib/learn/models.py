@@ -8,10 +8,12 @@ always start random (``weights=None``): nothing is downloaded.
 
 from __future__ import annotations
 
-import keras
-from keras import layers
 
 from .layers import build_adaptation
+from .quiet import quiet_keras
+
+keras = quiet_keras()
+layers = keras.layers
 
 __all__ = ["MODEL_NAMES", "MIN_INPUT_SIZE", "build_model"]
 

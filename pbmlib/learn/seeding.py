@@ -10,8 +10,11 @@ from __future__ import annotations
 import random
 from contextlib import contextmanager
 
-import keras
 import numpy as np
+
+from .quiet import quiet_keras
+
+keras = quiet_keras()
 
 __all__ = ["keras_seed"]
 

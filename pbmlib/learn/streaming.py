@@ -21,12 +21,14 @@ itself is never copied, converted or expanded.
 from __future__ import annotations
 
 
-import keras
 import numpy as np
 
 from .._io import release_pages, shared_file_mapping
 from .._validation import check_images, check_positive_int, spawn_seeds
 from ..data.augmentation import Augmentation, augment_images
+from .quiet import quiet_keras
+
+keras = quiet_keras()
 
 __all__ = ["ImageBatches"]
 

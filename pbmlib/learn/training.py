@@ -10,6 +10,7 @@ resumable after a kill (Keras' ``BackupAndRestore``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -21,12 +22,10 @@ import numpy as np
 
 from .._fs import write_json_atomic
 from .._io import versions
-from .._validation import check_images, check_positive_int
+from .._validation import check_images, spawn_seeds
 from ..data.augmentation import Augmentation
-from .layers import augmentation_layers
-from .models import build_model
-from .seeding import keras_seed
-from .streaming import ImageBatches
+from ..study.settings import TrainingSettings
+from .quiet import quiet_keras
 
 __all__ = ["train_and_evaluate", "encode_targets"]
 
@@ -50,7 +49,7 @@ def encode_targets(train_labels, test_labels) -> tuple[np.ndarray, np.ndarray, l
 
 
 def _make_optimizer(name: str, learning_rate: float | None):
-    import keras
+    keras = quiet_keras()
 
     options = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
     if name not in options:
@@ -73,7 +72,7 @@ def _callbacks(batches, *, run: int, run_dir: Path | None, log: dict, progress):
     ``log`` holds ``history`` (epoch -> logs) and ``seed_states`` (epoch -> generator
     states after it), written to ``run_dir/history.json`` after every epoch.
     """
-    import keras
+    keras = quiet_keras()
 
     class Epochs(keras.callbacks.Callback):
         started_at = None
@@ -134,33 +133,51 @@ def _repair_backup(folder: Path) -> None:
         shutil.rmtree(folder)
 
 
-def _one_run(model_name, train, test, n_classes, *, epochs, batch_size, optimizer, learning_rate, seed, augment,
-             verbose, adaptation, run, run_dir, progress, probes):
-    import keras
+@dataclasses.dataclass
+class _Job:
+    """Everything the repeats of one :func:`train_and_evaluate` call share."""
 
+    training: TrainingSettings
+    train: tuple  # (images, targets, index)
+    test: tuple
+    n_classes: int
+    augment: Augmentation | None
+    adaptation: str | None
+    verbose: int
+    probes: dict
+    backup_dir: Path | None
+    progress: object
+
+
+def _one_run(job: _Job, run: int, seed: int) -> dict:
+    keras = quiet_keras()
+    run_dir = None if job.backup_dir is None else job.backup_dir / f"run_{run}"
     record_path = run_dir / "record.json" if run_dir is not None else None
     if record_path is not None and record_path.exists():  # finished in an earlier call
         return json.loads(record_path.read_text())
     keras.backend.clear_session()
+    from .seeding import keras_seed
+
     with keras_seed(seed):  # the caller's random and np.random states are given back afterwards
-        return _fit_and_score(model_name, train, test, n_classes, epochs=epochs, batch_size=batch_size,
-                              optimizer=optimizer, learning_rate=learning_rate, seed=seed, augment=augment,
-                              verbose=verbose, adaptation=adaptation, run=run, run_dir=run_dir, progress=progress,
-                              probes=probes, record_path=record_path)
+        return _fit_and_score(job, run, seed, run_dir, record_path)
 
 
-def _fit_and_score(model_name, train, test, n_classes, *, epochs, batch_size, optimizer, learning_rate, seed, augment,
-                   verbose, adaptation, run, run_dir, progress, probes, record_path):
-    images, targets, index = train
+def _fit_and_score(job: _Job, run: int, seed: int, run_dir: Path | None, record_path: Path | None) -> dict:
+    from .layers import augmentation_layers
+    from .models import build_model
+    from .streaming import ImageBatches
+
+    settings, augment = job.training, job.augment
+    images, targets, index = job.train
     offline = augment if augment is not None and augment.mode == "offline" else None
-    batches = ImageBatches(images, targets, index=index, batch_size=batch_size, shuffle=True, repeat=True,
+    batches = ImageBatches(images, targets, index=index, batch_size=settings.batch_size, shuffle=True, repeat=True,
                            augment=offline, seed=seed)
     preprocessing = augmentation_layers(augment, seed=seed) if augment is not None and augment.mode == "online" \
         else None
-    model = build_model(model_name, input_shape=images.shape[1:], classes=n_classes, preprocessing=preprocessing,
-                        adaptation=adaptation)
-    model.compile(optimizer=_make_optimizer(optimizer, learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = build_model(settings.model_name, input_shape=images.shape[1:], classes=job.n_classes,
+                        preprocessing=preprocessing, adaptation=job.adaptation)
+    model.compile(optimizer=_make_optimizer(settings.optimizer, settings.learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     log = {"history": {}, "seed_states": {}}
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -168,32 +185,36 @@ def _fit_and_score(model_name, train, test, n_classes, *, epochs, batch_size, op
             saved = json.loads((run_dir / "history.json").read_text())
             log = {key: {int(e): v for e, v in saved[key].items()} for key in log}
         _repair_backup(run_dir / "keras_backup")
-    epoch_log, callbacks = _callbacks(batches, run=run, run_dir=run_dir, log=log, progress=progress)
+    epoch_log, callbacks = _callbacks(batches, run=run, run_dir=run_dir, log=log, progress=job.progress)
     t0 = time.perf_counter()
-    model.fit(batches, epochs=epochs, steps_per_epoch=len(batches), shuffle=False, verbose=verbose,
+    model.fit(batches, epochs=settings.epochs, steps_per_epoch=len(batches), shuffle=False, verbose=job.verbose,
               callbacks=callbacks)
     fit_s = time.perf_counter() - t0
-    resumed_from = epoch_log.started_at if epoch_log.started_at is not None else epochs
-    test_images, test_targets, test_index = test
-    loss, accuracy = model.evaluate(ImageBatches(test_images, test_targets, index=test_index,
-                                                 batch_size=max(batch_size, 64)), verbose=0)
+    resumed_from = epoch_log.started_at if epoch_log.started_at is not None else settings.epochs
+    test_images, test_targets, test_index = job.test
+    test_batches = ImageBatches(test_images, test_targets, index=test_index, batch_size=max(settings.batch_size, 64))
+    probabilities = model.predict(test_batches, verbose=0)
+    expected = test_targets if test_index is None else test_targets[test_index]
+    own = probabilities[np.arange(len(expected)), expected]
     history = log["history"]
-    if sorted(history) != list(range(1, epochs + 1)):
-        raise RuntimeError(f"training logged epochs {sorted(history)}, expected 1 to {epochs}")
+    if sorted(history) != list(range(1, settings.epochs + 1)):
+        raise RuntimeError(f"training logged epochs {sorted(history)}, expected 1 to {settings.epochs}")
+    correct = probabilities.argmax(axis=1) == expected
     record = {
         "seed": seed,
-        "test_accuracy": float(accuracy),
-        "test_loss": float(loss),
-        "history": [{"epoch": e, **history[e]} for e in range(1, epochs + 1)],
+        "test_accuracy": float(correct.mean()),
+        "test_loss": float(-np.log(np.clip(own, 1e-12, 1.0)).mean()),
+        "test_correct": correct.astype(int).tolist(),
+        "history": [{"epoch": e, **history[e]} for e in range(1, settings.epochs + 1)],
         "fit_seconds": fit_s,
-        "train_images_per_second": batches.n_images * (epochs - resumed_from) / fit_s,
+        "train_images_per_second": batches.n_images * (settings.epochs - resumed_from) / fit_s,
         "n_train_images": int(batches.n_images),
         "n_parameters": int(model.count_params()),
         "resumed_from_epoch": int(resumed_from),
     }
-    if probes:
-        record["probe_losses"] = {name: _per_image_loss(model, images_, targets_, batch_size)
-                                  for name, (images_, targets_) in probes.items()}
+    if job.probes:
+        record["probe_losses"] = {name: _per_image_loss(model, images_, targets_, settings.batch_size)
+                                  for name, (images_, targets_) in job.probes.items()}
     if record_path is not None:
         write_json_atomic(record_path, record)
         shutil.rmtree(run_dir / "keras_backup", ignore_errors=True)
@@ -202,6 +223,8 @@ def _fit_and_score(model_name, train, test, n_classes, *, epochs, batch_size, op
 
 def _per_image_loss(model, images: np.ndarray, targets: np.ndarray, batch_size: int) -> list[float]:
     """Cross-entropy of the trained model on every image (what a loss-threshold attacker measures)."""
+    from .streaming import ImageBatches
+
     probabilities = model.predict(ImageBatches(images, targets, batch_size=max(batch_size, 64)), verbose=0)
     own = probabilities[np.arange(len(targets)), targets]
     return (-np.log(np.clip(own, 1e-12, 1.0))).astype(float).tolist()
@@ -256,27 +279,11 @@ def _rows(name: str, data, index) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     return images, labels, index
 
 
-def train_and_evaluate(
-    model_name: str,
-    train: tuple,
-    test: tuple,
-    *,
-    epochs: int = 10,
-    batch_size: int = 32,
-    optimizer: str = "adam",
-    learning_rate: float | None = None,
-    seed: int = 0,
-    augment: Augmentation | None = None,
-    repeats: int = 1,
-    verbose: int = 0,
-    adaptation: str | None = None,
-    train_index=None,
-    test_index=None,
-    backup_dir: str | os.PathLike | None = None,
-    progress=None,
-    probes: dict | None = None,
-) -> dict:
-    """Train ``model_name`` on ``train`` and measure accuracy on the clean ``test`` set.
+def train_and_evaluate(train: tuple, test: tuple, *, training: TrainingSettings | None = None, seed=None,
+                       augment: Augmentation | None = None, adaptation: str | None = None, probes: dict | None = None,
+                       backup_dir: str | os.PathLike | None = None, progress=None, train_index=None,
+                       test_index=None, verbose: int = 0, **options) -> dict:
+    """Train a classifier on ``train`` and measure it on the clean ``test`` set, ``repeats`` times.
 
     The images are streamed (:class:`pbmlib.learn.streaming.ImageBatches`): each batch
     is read from the uint8 images and converted to float32 when it is needed, so the
@@ -285,63 +292,56 @@ def train_and_evaluate(
 
     Parameters
     ----------
-    model_name : str
-        See :func:`pbmlib.models.build_model` (``"small_cnn"``, ``"resnet50"``, ...).
     train, test : (images, labels)
         images: uint8 (N, H, W) or (N, H, W, C), an array or a memory map; labels:
         length N. Test labels must occur in training. The test images are never
         augmented or otherwise changed.
-    epochs, batch_size : int
-    optimizer : {"adam", "sgd", "rmsprop"}
-    learning_rate : float, optional
-        Keras' default for the optimizer when None.
-    seed : int
-        Run r uses seed ``seed + r`` (``keras.utils.set_random_seed`` and the batches'
-        shuffling and augmentation): runs repeat exactly on the CPU.
+    training : TrainingSettings, optional
+        Or its fields as keywords: ``model_name`` (see
+        :func:`pbmlib.learn.models.build_model`), ``epochs``, ``batch_size``,
+        ``optimizer``, ``learning_rate``, ``repeats`` (independent trainings; the paper
+        trains each configuration 5 times).
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Every repeat gets a child stream (``SeedSequence.spawn``), turned into the int
+        Keras takes (``keras.utils.set_random_seed``) and the batches' shuffling and
+        augmentation: runs repeat exactly on the CPU for the same seed. None draws fresh
+        entropy.
     augment : Augmentation, optional
         The paper's flip / rotation / brightness, online (Keras layers, training only)
         or offline (the set plus augmented copies, made batch by batch).
-    repeats : int, default=1
-        Independent trainings; the paper trains each configuration 5 times.
-    verbose : int, default=0
-        Keras' progress output (0 silent, 1 progress bar, 2 one line per epoch).
     adaptation : {None, "pixel", "block"}
         Adaptation network in front of the model, for encrypted training sets.
-
-    Other Parameters
-    ----------------
-    train_index, test_index : array of int, optional
-        Use only these rows of ``train`` / ``test`` (e.g. from :func:`pbmlib.data.split.stratified_split`
-        on one store), without copying them.
+    probes : dict of name -> (images, labels), optional
+        After each run, the trained model's cross-entropy on every one of these images
+        (``runs[r]["probe_losses"][name]``): what a membership-inference attacker on the
+        *model* measures. Labels must occur in training.
     backup_dir : path, optional
         Makes the training resumable: Keras' ``BackupAndRestore`` saves the model and
         optimizer there after every epoch, with the per-epoch history. A training killed
         part-way and called again with the same arguments resumes after its last
-        finished epoch and ends with ``epochs`` epochs; a finished repeat's record is
-        kept (``run_<r>/record.json``) and returned again without training. A folder
-        holding a backup of other settings or data is refused.
+        finished epoch; a finished repeat's record is kept (``run_<r>/record.json``) and
+        returned again without training. A folder holding a backup of other settings or
+        data is refused.
     progress : callable, optional
         Called as ``progress(run, epoch, logs)`` after each epoch (run from 0, epoch
         from 1, ``logs`` the epoch's loss and accuracy).
-    probes : dict of name -> (images, labels), optional
-        After each run, the trained model's cross-entropy on every one of these images
-        (``runs[r]["probe_losses"][name]``, a list of floats): what a membership-inference
-        attacker on the *model* measures (:func:`pbmlib.learn.studies.run_study` with
-        ``model_membership=True``). Labels must occur in training.
+    train_index, test_index : array of int, optional
+        Use only these rows of ``train`` / ``test`` (e.g. from
+        :func:`pbmlib.data.split.stratified_split` on one store), without copying them.
+    verbose : int, default=0
+        Keras' progress output (0 silent, 1 progress bar, 2 one line per epoch).
 
     Returns
     -------
     dict
-        ``test_accuracy_mean``, ``test_accuracy_std`` (sample std; NaN for one run),
+        ``test_accuracy_mean``, ``test_accuracy_std`` (sample std; None for one run),
         ``test_loss_mean``, ``test_loss_std``, ``runs`` (per run: ``test_accuracy``,
-        ``test_loss``, ``history`` per epoch, ``fit_seconds``,
-        ``train_images_per_second``, ``n_train_images``, ``n_parameters``,
-        ``resumed_from_epoch``: 0, or the epochs restored from ``backup_dir``),
-        ``wall_seconds``, ``parameters`` and ``versions``.
+        ``test_loss``, ``test_correct`` (per test image, 0 or 1), ``history`` per epoch,
+        ``fit_seconds``, ``train_images_per_second``, ``n_train_images``,
+        ``n_parameters``, ``resumed_from_epoch``), ``wall_seconds``, ``parameters`` and
+        ``versions``.
     """
-    repeats = check_positive_int(repeats, name="repeats")
-    epochs = check_positive_int(epochs, name="epochs")
-    batch_size = check_positive_int(batch_size, name="batch_size")
+    training = TrainingSettings.coerce(training, where="train_and_evaluate", **options)
     x_train, labels_train, train_index = _rows("train", train, train_index)
     x_test, labels_test, test_index = _rows("test", test, test_index)
     if x_train.shape[1:] != x_test.shape[1:]:
@@ -362,32 +362,27 @@ def train_and_evaluate(
             raise ValueError(f"probes[{name!r}] has labels {unknown[:5]} that do not occur in training")
         probe_targets[name] = (probe_images, np.array([code[c] for c in probe_labels.tolist()], dtype=np.int64))
     if augment is not None and not isinstance(augment, Augmentation):
-        raise ValueError(f"augment must be None or a pbmlib.augmentation.Augmentation, got {augment!r}")
+        raise ValueError(f"augment must be None or a pbmlib.data.augmentation.Augmentation, got {augment!r}")
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be None or a callable progress(run, epoch, logs), got {progress!r}")
-    parameters = {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
-                  "learning_rate": learning_rate, "seed": seed, "repeats": repeats,
+    run_seeds = [int(s.generate_state(1, np.uint32)[0] >> 1) for s in spawn_seeds(seed, training.repeats)]
+    parameters = {**training.to_dict(), "seeds": run_seeds,
                   "augment": augment.to_dict() if augment is not None else None, "adaptation": adaptation,
                   "n_train": int(y_used.size), "n_test": int(used_test.size), "classes": classes}
     if backup_dir is not None:
-        settings = {"model": model_name, **{k: v for k, v in parameters.items() if k != "repeats"},
+        settings = {**{k: v for k, v in parameters.items() if k != "repeats"},
                     "train": _digest(x_train, labels_train, train_index),
                     "test": _digest(x_test, labels_test, test_index)}
         backup_dir = _check_backup_dir(backup_dir, settings)
+    job = _Job(training, (x_train, y_train, train_index), (x_test, y_test, test_index), len(classes), augment,
+               adaptation, verbose, probe_targets, backup_dir, progress)
     started = time.perf_counter()
-    runs = [
-        _one_run(model_name, (x_train, y_train, train_index), (x_test, y_test, test_index), len(classes),
-                 epochs=epochs, batch_size=batch_size, optimizer=optimizer, learning_rate=learning_rate,
-                 seed=seed + r, augment=augment, verbose=verbose, adaptation=adaptation, run=r,
-                 run_dir=None if backup_dir is None else backup_dir / f"run_{r}", progress=progress,
-                 probes=probe_targets)
-        for r in range(repeats)
-    ]
+    runs = [_one_run(job, r, run_seed) for r, run_seed in enumerate(run_seeds)]
     acc = np.array([r["test_accuracy"] for r in runs])
     loss = np.array([r["test_loss"] for r in runs])
-    std = (lambda v: float(v.std(ddof=1)) if v.size > 1 else float("nan"))
+    std = (lambda v: float(v.std(ddof=1)) if v.size > 1 else None)
     return {
-        "model": model_name,
+        "model": training.model_name,
         "test_accuracy_mean": float(acc.mean()),
         "test_accuracy_std": std(acc),
         "test_loss_mean": float(loss.mean()),

@@ -26,7 +26,7 @@ in the private folder: rebuilding the provenance from ``release.json`` means gue
 seed, a 2^128 search. A given ``seed`` is the key (anyone who knows or guesses it rebuilds
 the provenance): use it for research, never for a release. What no seed protects: PBM
 copies blocks unchanged to their position, so an attacker holding photos of the people
-finds their blocks in the release (:mod:`pbmlib.privacy`'s scorecard measures this).
+finds their blocks in the release (:func:`pbmlib.privacy.audit` measures this).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Adaptive attacks: attacks designed against a defence, not only the fixed suite (numpy tier).
 
 A defence is only evaluated when the attacker knows it and adapts (Carlini et al. against
-InstaHide [1]_). The fixed scorecard (:mod:`pbmlib.privacy.scorecard`) looks for blocks
-copied verbatim at their position; the defences of :mod:`pbmlib.schemes.defended` and
-DP-Pix break exactly that, so each attack here undoes one defence:
+InstaHide [1]_). The fixed attacks (:mod:`pbmlib.privacy.attacks`) look for blocks copied
+verbatim at their position; the defences of :mod:`pbmlib.schemes.defended` and DP-Pix
+break exactly that, so each attack here undoes one defence:
 
 =========================  =========================================================================
 noise (``pbm_noise``,      denoise first (Gaussian or median filter, block means), then match;
@@ -16,9 +16,9 @@ augmentation               search the public transforms: flip and rotations on a
 (``pbm_augment``)          the candidates, z-scored blocks for brightness
 =========================  =========================================================================
 
-Every attack is run against every scheme by :func:`adaptive_scorecard` (the worst case
-over all of them is reported, with the attack's name), so a defence gains nothing from
-the attacker having to know which one it faces. Membership attacks score candidates
+Every attack is run against every scheme by :func:`pbmlib.privacy.audit.audit` (the
+calibrated worst case over all of them is reported, with the attack's name), so a
+defence gains nothing from the attacker having to know which one it faces. Membership attacks score candidates
 (members = training originals, non-members = held-out images) against the released set;
 re-identification attacks rank a gallery of originals for every released image.
 
@@ -38,7 +38,6 @@ from scipy.ndimage import gaussian_filter, median_filter, rotate
 
 from .._validation import check_block, check_choice, check_images
 from .kernels import block_rows, image_sq_distances, nearest
-from .statistics import roc_auc, tpr_at_fpr
 
 __all__ = [
     "denoise",
@@ -52,7 +51,6 @@ __all__ = [
     "REID_ATTACKS",
     "adaptive_membership_scores",
     "adaptive_reid_distances",
-    "adaptive_scorecard",
 ]
 
 _DENOISERS = ("none", "gaussian", "median", "block_mean")
@@ -421,71 +419,3 @@ def adaptive_reid_distances(probes, gallery, *, attack: str, block=None) -> np.n
     if REID_ATTACKS[attack].needs_block and block is None:
         raise ValueError(f"the {attack!r} re-identification attack needs block=(height, width)")
     return np.asarray(REID_ATTACKS[attack].run(probes, gallery, block), np.float64)
-
-
-def adaptive_scorecard(originals, protected, *, block=None, non_members=None, membership=None, reid=None) -> dict:
-    """Every adaptive attack on one protected set; the worst case over them with its name.
-
-    Parameters
-    ----------
-    originals : ndarray of shape (N, H, W[, C]), uint8
-        The training images before protection: the members, and the re-identification
-        gallery (``protected[i]`` is the protected version of ``originals[i]``).
-    protected : ndarray of the same shape, uint8
-    block : (int, int), optional
-        The scheme's block geometry (``Scheme.attack_block``) or the attacker's guess;
-        without it only the image-level attacks run.
-    non_members : ndarray of shape (M, H, W[, C]), uint8, optional
-        Held-out images of the same distribution; without them no membership attack runs.
-    membership, reid : sequence of str, optional
-        Names from :data:`MEMBERSHIP_ATTACKS` / :data:`REID_ATTACKS` (default: all that can
-        run with or without ``block``).
-
-    Returns
-    -------
-    dict
-        ``adaptive_membership_auc_<attack>`` per membership attack, with
-        ``adaptive_membership_auc`` (the largest), ``adaptive_membership_attack`` (its name)
-        and ``adaptive_membership_tpr_at_1pct_fpr`` (of that attack);
-        ``adaptive_reid_top1_<attack>`` per re-identification attack (ties count against the
-        attacker), with ``adaptive_reid_top1`` and ``adaptive_reid_attack``.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> x, held_out = rng.integers(0, 256, (2, 8, 10, 10), dtype=np.uint8)
-    >>> card = adaptive_scorecard(x, x, block=(5, 5), non_members=held_out)
-    >>> card["adaptive_membership_auc"], card["adaptive_reid_top1"]
-    (1.0, 1.0)
-    """
-    originals = check_images(originals, name="originals")
-    protected = check_images(protected, name="protected")
-    if originals.shape != protected.shape:
-        raise ValueError(f"originals {originals.shape} and protected {protected.shape} must have the same shape")
-    block = _check_block_arg(block, originals.shape)
-    card: dict = {}
-    if non_members is not None:
-        non_members = check_images(non_members, name="non_members")
-        best = None
-        for name in _select(membership, MEMBERSHIP_ATTACKS, block, "membership"):
-            sm = adaptive_membership_scores(originals, protected, attack=name, block=block)
-            sn = adaptive_membership_scores(non_members, protected, attack=name, block=block)
-            auc = roc_auc(sm, sn)
-            card[f"adaptive_membership_auc_{name}"] = auc
-            if best is None or auc > best[0]:
-                best = (auc, name, tpr_at_fpr(sm, sn, 0.01))
-        if best is not None:
-            (card["adaptive_membership_auc"], card["adaptive_membership_attack"],
-             card["adaptive_membership_tpr_at_1pct_fpr"]) = best
-    truth = np.arange(originals.shape[0])
-    best = None
-    for name in _select(reid, REID_ATTACKS, block, "re-identification"):
-        distances = adaptive_reid_distances(protected, originals, attack=name, block=block)
-        own = distances[truth, truth]
-        top1 = float(((distances <= own[:, None]).sum(axis=1) == 1).mean())
-        card[f"adaptive_reid_top1_{name}"] = top1
-        if best is None or top1 > best[0]:
-            best = (top1, name)
-    if best is not None:
-        card["adaptive_reid_top1"], card["adaptive_reid_attack"] = best
-    return card

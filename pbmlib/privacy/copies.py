@@ -4,9 +4,9 @@ A released set rarely stays byte-identical: it is re-encoded as JPEG (the paper'
 reference code writes quality 75), resized for a preview, brightened by an editor. An
 attack that needs the exact bytes (identical blocks) is then blind, while one that
 tolerates small changes is not. :func:`attacker_copy` makes each kind of copy of
-:data:`COPY_KINDS`; :func:`pbmlib.privacy.scorecard.privacy_scorecard` (``copies=``)
-runs every attack against each and reports fields with the kind as suffix
-(``membership_auc_jpeg75``, ``reid_top1_jpeg75``; no suffix = ``exact``).
+:data:`COPY_KINDS`; :func:`pbmlib.privacy.audit.audit` (``copies=``) runs every attack
+against each and reports fields with the kind as suffix (``worst_membership_auc_jpeg75``,
+``worst_reid_top1_jpeg75``; no suffix = ``exact``).
 
 Numpy and Pillow only (numpy tier).
 """

@@ -24,7 +24,7 @@ and clipping at 0 and 255 included (:meth:`~pbmlib.privacy.mechanism.Noise.log_p
 without noise the released values are compared with a small Gaussian tolerance
 (``copy_scale``: rounding, or a re-encoded copy). Averages of ``k`` draws are modelled
 as Gaussian around ``c / k + (k - 1) / k * m`` with the label's unit mean ``m`` and
-variance from the pool. Units moved anywhere (``positions="any"``) are looked up by
+covariance from the pool. Units moved anywhere (``positions="any"``) are looked up by
 exact content, weighted by how rare each unit is in the pool.
 
 Only pairs of one label are compared: the labels are released with the training set.
@@ -148,20 +148,24 @@ def _unit_log_likelihoods(mechanism: Mechanism, fr: np.ndarray, fc: np.ndarray, 
 
 def _average_log_likelihoods(k: int, fr: np.ndarray, fc: np.ndarray, noise, copy_scale: float):
     """Averages of k draws: per position, the Gaussian log-likelihood ratio of "c is one of r's
-    sources" against the label's background (mean and variance of the pool's units)."""
+    sources" against the label's background. The pool's units give the mean ``m`` and covariance
+    ``S`` (a unit's values are strongly correlated: the model is Gaussian in ``S``'s eigenbasis):
+    ``r - m ~ N((c - m) / k, (k - 1) / k**2 S + e I)`` when c is a source, ``N(0, S / k + e I)`` else,
+    ``e`` the noise and copy variance."""
     extra = copy_scale**2 + (0.0 if noise is None else noise.scale**2 * (2 if noise.law == "laplace" else 1))
     for p in range(fr.shape[1]):
         mean = fc[:, p].mean(axis=0)
-        variance = fc[:, p].var(axis=0) + 1.0
-        v1 = (k - 1) / k**2 * variance + extra  # r | c among the sources
-        v0 = variance / k + extra  # r | background
-        a = (fr[:, p] - (k - 1) / k * mean) / np.sqrt(v1)
-        b = (fc[:, p] / k) / np.sqrt(v1)
+        centred = fc[:, p] - mean
+        lam, basis = np.linalg.eigh(centred.T @ centred / max(1, len(centred) - 1) + np.eye(centred.shape[1]))
+        released, candidates = (fr[:, p] - mean) @ basis, centred @ basis
+        v1 = (k - 1) / k**2 * lam + extra  # r | c among the sources
+        v0 = lam / k + extra  # r | background
+        a, b = released / np.sqrt(v1), candidates / k / np.sqrt(v1)
         total = np.empty((fr.shape[0], fc.shape[0]))
         for lo, hi, chunk in chunked_sq_distances(a[None], b[None]):
             total[lo:hi] = chunk[0] * a.shape[1]
         l1 = -0.5 * total - 0.5 * np.log(2 * np.pi * v1).sum()
-        l0 = -0.5 * (((fr[:, p] - mean) ** 2) / v0).sum(axis=1) - 0.5 * np.log(2 * np.pi * v0).sum()
+        l0 = -0.5 * (released**2 / v0).sum(axis=1) - 0.5 * np.log(2 * np.pi * v0).sum()
         yield p, l1 - l0[:, None]  # already against the parametric background
 
 

@@ -2,7 +2,7 @@
 
 One registry, :data:`MATCHERS`, holds every matcher (pixel, HOG, invariant, mosaic,
 identical blocks, robustly matched blocks and, with the optional extra ``face``, dlib
-face embeddings); the scorecard, studies and notebooks take their names from it.
+face embeddings); the audit, studies and notebooks take their names from it.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class Matcher:
     distances: object = None
 
 
-#: Every re-identification matcher by name: the one list the scorecard, studies and notebooks use.
+#: Every re-identification matcher by name: the one list the audit, studies and notebooks use.
 MATCHERS: dict[str, Matcher] = {
     "pixel": Matcher(_pixel_features),
     "hog": Matcher(_hog_features),

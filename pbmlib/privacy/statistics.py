@@ -179,7 +179,8 @@ def wilson_interval(successes: int, n: int, *, level: float = LEVEL) -> tuple[fl
     phat = successes / n
     centre = (phat + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    return (0.0 if successes == 0 else low), (1.0 if successes == n else high)  # exact at the ends
 
 
 def paired_difference_interval(baseline, other, *, n_boot: int = N_BOOTSTRAP, level: float = LEVEL,

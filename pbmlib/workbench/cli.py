@@ -48,19 +48,16 @@ def _add_mixing_options(parser: argparse.ArgumentParser, *, block_default=None, 
 
 
 def _mixing(args):
-    """The command's mixing options as one :class:`pbmlib.Mixing` (errors name the flags)."""
+    """The command's mixing options as one :class:`pbmlib.Mixing` (errors name the flags); ``pbm compare``'s
+    first ``--blocks`` stands for the block."""
     from ..pbm.settings import Mixing
 
-    flags = {"n_donors": "--donors", "rounds": "--rounds", "p": "-p", "block": "--block", "allow_self": "--allow-self"}
-    try:
-        donors = {} if args.donors is None else {"n_donors": args.donors}
-        return Mixing(block=args.block, rounds=args.rounds, p=args.p, allow_self=args.allow_self, **donors)
-    except ValueError as exc:
-        message = str(exc)
-        for field, flag in flags.items():
-            if message.startswith(f"{field} "):
-                message = flag + message[len(field):]
-        raise ValueError(message) from None
+    donors = {} if args.donors is None else {"n_donors": args.donors}
+    block = args.block if hasattr(args, "block") else args.blocks[0]
+    return _flagged(lambda: Mixing(block=block, rounds=args.rounds, p=args.p,
+                                   allow_self=getattr(args, "allow_self", False), **donors),
+                    {"n_donors": "--donors", "rounds": "--rounds", "p": "-p", "block": "--block",
+                     "allow_self": "--allow-self"})
 
 
 def _add_tls_options(parser: argparse.ArgumentParser) -> None:
@@ -253,37 +250,83 @@ def _print_study(table, columns) -> None:
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
+def _training(args):
+    """The command's training options as one TrainingSettings (errors name the flags)."""
+    from ..study.settings import TrainingSettings
+
+    return _flagged(lambda: TrainingSettings(model_name=getattr(args, "model_name", "small_cnn"), epochs=args.epochs,
+                                             batch_size=getattr(args, "batch_size", 32), repeats=args.repeats),
+                    {"epochs": "--epochs", "batch_size": "--batch-size", "repeats": "--repeats"})
+
+
+def _flagged(build, flags: dict):
+    """``build()``, with a ValueError's leading parameter name replaced by its flag."""
+    try:
+        return build()
+    except ValueError as exc:
+        message = str(exc)
+        for field, flag in flags.items():
+            if message.startswith(f"{field} "):
+                message = flag + message[len(field):]
+        raise ValueError(message) from None
+
+
 def _compare(args) -> int:
     from ..data.augmentation import Augmentation
     from ..data.datasets import load_dataset
-    from ..learn.studies import run_study
     from ..schemes import get_scheme
+    from ..study import run_study
     from .results import write_study
 
-    pbm = [get_scheme("pbm", block=block, n_donors=args.donors, rounds=args.rounds, p=args.p) for block in args.blocks]
+    mixing = _mixing(args)
+    training = _training(args)
+    splits = _flagged(lambda: _study(args, train=True), {"n_splits": "--splits"})
+    pbm = [get_scheme("pbm", **{**mixing.to_dict(), "block": block}) for block in args.blocks]
     if args.size is not None:  # before reading any image
-        from .._validation import check_block
-
         for block in args.blocks:
             try:
-                check_block(args.size, block)
+                mixing.replace(block=block).grid(args.size)
             except ValueError as exc:
                 raise ValueError(f"--blocks {block[0]}x{block[1]}: {exc}".replace("block=", "")) from None
     conditions = [get_scheme("none")] + pbm
     if args.augment:
         conditions += [(scheme, Augmentation(mode=args.augment)) for scheme in pbm]
     data = load_dataset(args.dataset, size=args.size)
-    table, records = run_study(data, conditions, model_name=args.model_name, epochs=args.epochs,
-                               batch_size=args.batch_size, repeats=args.repeats, seed=args.seed,
+    _note_donor_cap(mixing, args, data.labels)
+    table, records = run_study(data, conditions, training=training, study=splits, seed=args.seed,
                                progress=None if args.quiet else True)
     results = write_study(args.out, _study_parameters(args), table, records)
-    print(f"{args.model_name} on {args.dataset} ({len(data)} images), {args.repeats} repeats x {args.epochs} epochs, "
-          f"N_s = {args.donors}, N_t = {args.rounds}; clean test set")
+    print(f"{args.model_name} on {args.dataset} ({len(data)} images), {args.splits} split(s) x {args.repeats} repeats "
+          f"x {args.epochs} epochs, N_s = {mixing.n_donors}, N_t = {mixing.rounds}; clean test set")
     _print_study(table, ["setting", "n_blocks", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean",
-                         "ssim_mean", "accuracy_drop"])
-    print(f"SSIM floor (random same-label pair): {table['ssim_floor_mean'].iloc[0]:.3f}")
-    print(f"wrote {results} and {results.parent / 'study.csv'}")
+                         "ssim_mean", "accuracy_drop", "accuracy_drop_low", "accuracy_drop_high"])
+    print(f"SSIM floor (random same-label pair): {table['ssim_floor_mean'].iloc[0]:.3f}; accuracy_drop in points "
+          f"with its 95 % paired interval over the same test images")
+    _print_written(results)
     return 0
+
+
+def _study(args, *, train: bool, audit: bool = False):
+    from ..study.settings import StudySettings
+
+    return StudySettings(train=train, audit=audit, n_splits=args.splits)
+
+
+def _note_donor_cap(mixing, args, labels) -> None:
+    """Say when --donors is more than any class can give (the draws use every other image of the class)."""
+    if args.donors is None:
+        return
+    used = mixing.donors_used({label: count for label, count in zip(*np.unique(labels, return_counts=True))})
+    if used < mixing.n_donors:
+        print(f"pbm {args.command}: note: --donors {mixing.n_donors} capped at {used}: the largest class has "
+              f"{used + (0 if mixing.allow_self else 1)} images", file=sys.stderr)
+
+
+def _print_written(results: Path) -> None:
+    """Every file a study command wrote, relative to the working directory where it is below it."""
+    folder = results.parent
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    print(f"wrote {folder}: {', '.join(names)}")
 
 
 def _plan(config: dict, args) -> int:
@@ -291,12 +334,16 @@ def _plan(config: dict, args) -> int:
 
     if args.images_per_second is not None and not args.images_per_second > 0:
         raise ValueError(f"--images-per-second must be > 0, got {args.images_per_second}")
-    table = plan_sweep(config, images_per_second=args.images_per_second)
+    table = plan_sweep(config, images_per_second=args.images_per_second, measure=args.measure,
+                       progress=not args.quiet)
     print(f"sweep {config['name']}: {int(table['runs'].sum())} runs, {int(table['trainings'].sum())} trainings, "
           f"{int(table['trainings_after_reuse'].sum())} after reusing baselines")
     print(table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:,.2f}"))
     hours = [c for c in table if c.startswith("hours")]
-    print("estimated total: " + "; ".join(f"{table[c].sum():,.2f} h ({c.replace('_', ' ')})" for c in hours))
+    if hours:
+        print("estimated total: " + "; ".join(f"{table[c].sum():,.2f} h ({c.replace('_', ' ')})" for c in hours))
+    else:
+        print("no time estimate: pass --images-per-second RATE, or --measure to time this machine")
     return 0
 
 
@@ -391,19 +438,25 @@ def _scheme_spec(text: str):
 
 def _schemes(args) -> int:
     from ..data.datasets import ImageSet, load_dataset
-    from ..learn.studies import run_study
+    from ..privacy.audit import AttackSettings
+    from ..study import run_study
     from .results import write_study
 
+    training = _training(args)
+    study = _flagged(lambda: _study(args, train=True, audit=True), {"n_splits": "--splits"})
+    attacks = AttackSettings(attack_block=args.attack_block, inversion=args.inversion)
     data = load_dataset(args.dataset, size=args.size)
     if args.rgb and data.images.ndim == 3:
         data = ImageSet(np.repeat(data.images[..., None], 3, axis=3), data.labels, data.files, data.description)
-    table, records = run_study(data, args.schemes, scorecard=True, attack_block=args.attack_block,
-                               epochs=args.epochs, repeats=args.repeats, inversion=args.inversion, seed=args.seed,
+    table, records = run_study(data, args.schemes, training=training, study=study, attacks=attacks, seed=args.seed,
                                progress=None if args.quiet else True)
     results = write_study(args.out, _study_parameters(args), table, records)
-    _print_study(table, ["setting", "test_accuracy_mean", "ssim_mean", "ssim_floor_mean", "reid_top1",
-                         "reid_top1_attack", "membership_auc"])
-    print(f"chance of re-identification top-1: {table['reid_chance_top1'].iloc[0]:.3f}; wrote {results}")
+    _print_study(table, ["setting", "test_accuracy_mean", "accuracy_drop", "ssim_mean", "worst_reid_top1",
+                         "worst_reid_attack", "worst_membership_auc", "worst_membership_attack", "meets_target"])
+    print(f"worst_*: lower bounds on what an attacker achieves (the attack strongest on a calibration half, "
+          f"reported on the other half); re-identification chance: {table['reid_chance_top1'].iloc[0]:.3f}; "
+          f"intervals in study.csv")
+    _print_written(results)
     return 0
 
 
@@ -496,7 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the classifier to train (default small_cnn)")
     compare.add_argument("--blocks", type=_pairs, default=[(25, 5), (5, 5), (5, 1), (1, 1)],
                          help="comma-separated block sizes HEIGHTxWIDTH in pixels (default 25x5,5x5,5x1,1x1)")
-    compare.add_argument("--donors", type=int, default=10, help="N_s, donors per image and round (default 10)")
+    compare.add_argument("--donors", type=int, default=None,
+                         help="N_s, donors per image and round (default 10; capped at the largest class size)")
     compare.add_argument("--rounds", type=int, default=1, help="N_t, mixing rounds (default 1)")
     compare.add_argument("-p", "--p", type=float, default=0.5,
                          help="probability that a block is replaced in a round (default 0.5)")
@@ -504,7 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also train on mixed data with the paper's flip/rotation/brightness (default: no)")
     compare.add_argument("--epochs", type=int, default=15, help="training epochs (default 15)")
     compare.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
-    compare.add_argument("--repeats", type=int, default=5, help="trainings per condition (default 5)")
+    compare.add_argument("--repeats", type=int, default=5, help="trainings per condition and split (default 5)")
+    compare.add_argument("--splits", type=int, default=1,
+                         help="independent splits, scheme seeds and training seeds (default 1)")
     compare.add_argument("--seed", type=int, default=0, help="seed of the split, the mixing and the trainings "
                                                              "(default 0)")
     compare.add_argument("--out", default="papermill_runs/compare",
@@ -524,7 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the attacker's block guess for schemes without block geometry of their own "
                               "(default 4x4; PBM, VisualMixer, block encryption use their own)")
     schemes.add_argument("--epochs", type=int, default=12, help="training epochs (default 12)")
-    schemes.add_argument("--repeats", type=int, default=2, help="trainings per scheme (default 2)")
+    schemes.add_argument("--repeats", type=int, default=2, help="trainings per scheme and split (default 2)")
+    schemes.add_argument("--splits", type=int, default=1,
+                         help="independent splits, scheme seeds and training seeds (default 1)")
     schemes.add_argument("--inversion", action="store_true",
                          help="also run the learned-inversion attack (default: no)")
     schemes.add_argument("--seed", type=int, default=0, help="seed of the split, the schemes' keys and the "
@@ -554,8 +612,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print the runs, trainings (after baseline reuse), images and an estimated time, "
                             "then stop without running anything (default: run)")
     sweep.add_argument("--images-per-second", type=float, default=None, metavar="RATE",
-                       help="with --plan: also estimate the time at this training throughput, e.g. a GPU's "
-                            "(default: only this machine's, measured)")
+                       help="with --plan: estimate the time at this training throughput, e.g. a GPU's")
+    sweep.add_argument("--measure", action="store_true",
+                       help="with --plan: also measure this machine's throughput per model and image size (a few "
+                            "batches each, cached) (default: measure nothing)")
     sweep.add_argument("--max-runs", type=int, default=10_000, metavar="N",
                        help="refuse a config that plans more runs than this (default 10000)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar (default: show one)")

@@ -1,60 +1,31 @@
 """``pbm sweep CONFIG --plan``: what a sweep will train, and about how long it takes, before it starts.
 
 Per stage: the runs, the trainings they hold (after the baseline reuse of
-:class:`pbmlib.learn.baselines.BaselineCache`: one unprotected baseline per distinct data,
-split, model, settings, seed and repeats), the images each training sees per epoch,
-and an estimate of the time from a throughput measured on this machine with a short
-training of the same model at the same image size (or from a given images/s, e.g. a
-GPU's).
+:class:`pbmlib.learn.baselines.BaselineCache`: one unprotected reference per distinct data,
+split, settings and seed), the images each training sees per epoch, and an estimate of the
+time at a given throughput (``--images-per-second``, e.g. a GPU's) or at this machine's,
+measured only when asked (``--measure``: a few batches per model and image size, cached).
 
-What each study notebook trains is read from its parameters by :data:`TRAININGS`, one
-entry per notebook; a notebook without an entry counts as training nothing (the plan says
-so).
+What a run trains is read from its parameters by :func:`pbmlib.study.study_from_parameters`,
+the function its notebook calls to build the study: the plan is computed by the code that
+trains, not by a table of notebooks. A notebook whose parameters describe no study (the
+mixing and analysis notebooks) trains nothing.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["TRAININGS", "plan_sweep", "measure_throughput"]
+__all__ = ["plan_sweep", "measure_throughput", "THROUGHPUT_CACHE"]
 
-
-def _trainings_02(p: dict) -> list[tuple[str, int]]:
-    return [("baseline", 1), ("mixed", 1)]
-
-
-def _trainings_03(p: dict) -> list[tuple[str, int]]:
-    copies = 1 + int(p.get("copies", 1)) if p.get("augment_mode", "offline") == "offline" else 1
-    return [("mixed", 1), ("mixed+augment", copies)]
-
-
-def _trainings_05(p: dict) -> list[tuple[str, int]]:
-    if not p.get("train", True):
-        return []
-    return [("baseline", 1)] + [("protected", 1)] * (len(p.get("pbm_blocks", [[25, 5], [5, 5], [5, 1], [1, 1]]))
-                                                     + len(p.get("baselines", [{}] * 3)))
-
-
-def _trainings_06(p: dict) -> list[tuple[str, int]]:
-    schemes = p.get("schemes", [{}] * 8)
-    return [("protected", 1)] * len(schemes)
-
-
-#: notebook file stem -> f(parameters) -> [(condition kind, images per training image)]; the
-#: kind "baseline" is shared across runs with the same baseline settings.
-TRAININGS = {
-    "02_training": _trainings_02,
-    "03_augmentation": _trainings_03,
-    "05_privacy": _trainings_05,
-    "06_schemes": _trainings_06,
-}
-
-_DEFAULTS = {"dataset": "faces", "image_size": 0, "model_name": "small_cnn", "test_fraction": 0.3, "epochs": 10,
-             "repeats": 2, "batch_size": 32, "seed": 0}
+#: Where measured throughputs are kept (per model, image shape, batch size, backend and versions).
+THROUGHPUT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pbm-workbench" / "throughput.json"
 
 
 def _notebook_defaults(notebook: Path) -> dict:
@@ -64,93 +35,149 @@ def _notebook_defaults(notebook: Path) -> dict:
     for name, info in pm.inspect_notebook(str(notebook)).items():
         try:
             found[name] = ast.literal_eval(info["default"])  # the parameters cell's literal defaults
-        except (ValueError, SyntaxError):  # not a literal: leave it out
-            continue
+        except (ValueError, SyntaxError):  # literals with float("inf") and the like
+            try:
+                found[name] = eval(info["default"], {"__builtins__": {}}, {"float": float})  # noqa: S307
+            except Exception:  # anything else: leave it out
+                continue
     return found
 
 
-def _dataset_shape(name: str, image_size: int, cache: dict) -> tuple[int, tuple]:
-    """(number of images, image shape) of a data set as the notebooks load it."""
-    key = (name, image_size)
+def _dataset_shape(name: str, image_size: int | None, rgb: bool, cache: dict) -> tuple[int, tuple]:
+    """(number of images, image shape) of a data set as the notebooks load it; a folder is counted and
+    one image read, never decoded whole."""
+    key = (name, image_size, rgb)
     if key not in cache:
-        from ..data.datasets import load_dataset
+        from ..data.datasets import list_image_folder, load_dataset, read_image
 
-        data = load_dataset(name, size=image_size or None)
-        cache[key] = (len(data), data.images.shape[1:])
+        if Path(name).is_dir():
+            files, _ = list_image_folder(name)
+            shape = read_image(files[0], size=image_size).shape
+            n = len(files)
+        else:
+            data = load_dataset(name, size=image_size)
+            n, shape = len(data), data.images.shape[1:]
+        if rgb and len(shape) == 2:
+            shape = (*shape, 3)
+        cache[key] = (n, tuple(shape))
     return cache[key]
 
 
-def measure_throughput(model_name: str, image_shape: tuple, *, n_images: int = 1024, batch_size: int = 32) -> float:
-    """Training images per second of ``model_name`` at ``image_shape`` on this machine, from two
-    epochs on random uint8 images (compilation included: a slight underestimate for long runs)."""
+def _throughput_key(model_name: str, shape: tuple, batch_size: int) -> str:
+    from .._io import versions
+
+    found = versions()
+    return json.dumps([model_name, list(shape), batch_size, os.environ.get("KERAS_BACKEND", "tensorflow"),
+                       found.get("keras"), found.get("tensorflow", found.get("tensorflow-cpu", found.get("jax")))])
+
+
+def measure_throughput(model_name: str, image_shape: tuple, *, batch_size: int = 32, batches: int = 8,
+                       cache: Path | None = THROUGHPUT_CACHE) -> float:
+    """Training images per second of ``model_name`` at ``image_shape`` on this machine.
+
+    Times ``batches`` batches of random uint8 images after one batch of warm-up (compilation
+    excluded), and keeps the figure in ``cache`` per model, image shape, batch size, backend and
+    versions, so a second plan measures nothing.
+    """
     from ..learn.training import train_and_evaluate
 
+    key = _throughput_key(model_name, image_shape, batch_size)
+    known = {}
+    if cache is not None and cache.is_file():
+        try:
+            known = json.loads(cache.read_text())
+        except ValueError:
+            known = {}
+    if key in known:
+        return float(known[key])
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, size=(n_images, *image_shape), dtype=np.uint8)
-    y = np.arange(n_images) % 2
-    record = train_and_evaluate(model_name, (x, y), (x[:32], y[:32]), epochs=2, batch_size=batch_size, seed=0)
-    return float(record["runs"][0]["train_images_per_second"])
+    n = batch_size * (batches + 1)
+    x = rng.integers(0, 256, size=(n, *image_shape), dtype=np.uint8)
+    y = np.arange(n) % 2
+    one = train_and_evaluate((x[:batch_size], y[:batch_size]), (x[:2], y[:2]), model_name=model_name, epochs=1,
+                             batch_size=batch_size, seed=0)["runs"][0]["fit_seconds"]
+    many = train_and_evaluate((x, y), (x[:2], y[:2]), model_name=model_name, epochs=1, batch_size=batch_size,
+                              seed=0)["runs"][0]["fit_seconds"]
+    rate = batch_size * batches / max(many - one, 1e-6)  # the extra batches, compilation cancelled out
+    if cache is not None:
+        from .._fs import write_json_atomic
+
+        write_json_atomic(cache, {**known, key: rate})
+    return rate
 
 
-def plan_sweep(config: dict, *, images_per_second: float | None = None, measure: bool = True) -> pd.DataFrame:
+def plan_sweep(config: dict, *, images_per_second: float | None = None, measure: bool = False,
+               progress: bool = False) -> pd.DataFrame:
     """One row per stage: runs, trainings (and after baseline reuse), images per epoch, epochs x
-    repeats, and the estimated hours at the measured (and at the given) throughput.
+    repeats, and the estimated hours at the given and (with ``measure``) the measured throughput.
 
     Parameters
     ----------
     config : dict
         A checked sweep config (:func:`pbmlib.workbench.sweeps.load_sweep`).
     images_per_second : float, optional
-        Also estimate at this throughput (e.g. ResNet50 on a GPU).
-    measure : bool, default=True
-        Measure this machine's throughput per model and image size (a few seconds each).
+        Estimate at this training throughput (e.g. ResNet50 on a GPU).
+    measure : bool, default=False
+        Measure this machine's throughput per model and image size (a few batches each,
+        cached in :data:`THROUGHPUT_CACHE`).
+    progress : bool, default=False
+        A progress line while measuring.
     """
+    from ..study import study_from_parameters
     from .sweeps import iter_runs
 
-    runs = list(iter_runs(config))
     shapes: dict = {}
-    throughput: dict = {}
-    defaults_by_notebook: dict = {}
+    defaults: dict = {}
     baselines_seen: set = set()
-    rows = []
-    for stage in config["stages"]:
-        notebook = Path(stage["notebook"])
-        counter = TRAININGS.get(notebook.stem)
-        if notebook not in defaults_by_notebook:
-            defaults_by_notebook[notebook] = _notebook_defaults(notebook)
-        row = {"stage": stage["name"], "notebook": notebook.name, "runs": 0, "trainings": 0,
-               "trainings_after_reuse": 0, "images_per_epoch": 0, "epochs_x_repeats": 0, "image_epochs": 0}
-        for run in (r for r in runs if r.stage == stage["name"]):
-            p = {**_DEFAULTS, **defaults_by_notebook[notebook], **run.parameters}
-            row["runs"] += 1
-            if counter is None:
-                continue
-            n, shape = _dataset_shape(p["dataset"], int(p.get("image_size") or 0), shapes)
-            n_train = n if p.get("test_dataset") else n - round(float(p["test_fraction"]) * n)
-            per_run = p["epochs"] * p["repeats"]
-            model_key = (p["model_name"], tuple(shape), int(p["batch_size"]))
-            row["model_key"] = model_key
-            for kind, factor in counter(p):
-                row["trainings"] += 1
-                if kind == "baseline":
-                    key = tuple((k, str(p.get(k))) for k in ("dataset", "test_dataset", "image_size", "model_name",
-                                                              "test_fraction",
-                                                              "epochs", "batch_size", "optimizer", "learning_rate",
-                                                              "repeats", "seed"))
-                    if key in baselines_seen:
-                        continue
-                    baselines_seen.add(key)
-                row["trainings_after_reuse"] += 1
-                row["images_per_epoch"] = max(row["images_per_epoch"], n_train * factor)
-                row["epochs_x_repeats"] = per_run
-                row["image_epochs"] += n_train * factor * per_run
-        if measure and row.get("model_key") and row["model_key"] not in throughput:
-            model, shape, batch = row["model_key"]
-            throughput[row["model_key"]] = measure_throughput(model, shape, batch_size=batch)
-        rate = throughput.get(row.pop("model_key", None))
-        row["measured_images_per_second"] = rate
-        row["hours_measured"] = row["image_epochs"] / rate / 3600 if rate else None
+    rows: dict = {}
+    for run in iter_runs(config):  # one run at a time: a large grid is never held
+        notebook = run.notebook
+        if notebook not in defaults:
+            defaults[notebook] = _notebook_defaults(notebook)
+        row = rows.setdefault(run.stage, {"stage": run.stage, "notebook": notebook.name, "runs": 0, "trainings": 0,
+                                          "trainings_after_reuse": 0, "images_per_epoch": 0, "image_epochs": 0,
+                                          "model_keys": set()})
+        row["runs"] += 1
+        parameters = {**defaults[notebook], **run.parameters}
+        try:
+            plan = study_from_parameters(parameters)
+        except ValueError:  # no study: trains nothing
+            continue
+        study, training = plan.options["study"], plan.options["training"]
+        n, shape = _dataset_shape(plan.dataset, plan.image_size, plan.rgb, shapes)
+        n_train = n if plan.test_dataset else n - round(study.test_fraction * n)
+        reuse = "baseline_cache" in defaults[notebook]
+        for condition in plan.trainings():
+            row["trainings"] += study.n_splits
+            if reuse and condition.reference:
+                key = json.dumps([plan.dataset, plan.test_dataset, plan.image_size, plan.rgb, study.test_fraction,
+                                  study.n_splits, training.to_dict(), plan.seed], sort_keys=True, default=str)
+                if key in baselines_seen:
+                    continue
+                baselines_seen.add(key)
+            images = n_train * condition.images_per_training_image
+            row["trainings_after_reuse"] += study.n_splits
+            row["images_per_epoch"] = max(row["images_per_epoch"], images)
+            row["image_epochs"] += images * training.epochs * training.repeats * study.n_splits
+            row["model_keys"].add((training.model_name, shape, training.batch_size))
+    table = []
+    for row in rows.values():
+        keys = row.pop("model_keys")
         if images_per_second:
             row[f"hours_at_{images_per_second:g}_images_per_second"] = row["image_epochs"] / images_per_second / 3600
-        rows.append(row)
-    return pd.DataFrame(rows)
+        if measure and keys:
+            rates = [_measured(key, progress) for key in sorted(keys)]
+            row["measured_images_per_second"] = min(rates)
+            row["hours_measured"] = row["image_epochs"] / min(rates) / 3600
+        table.append(row)
+    return pd.DataFrame(table)
+
+
+def _measured(key: tuple, progress: bool) -> float:
+    model_name, shape, batch_size = key
+    if progress:
+        import sys
+
+        print(f"measuring {model_name} at {'x'.join(map(str, shape))} (a few batches; cached for next time)",
+              file=sys.stderr)
+    return measure_throughput(model_name, shape, batch_size=batch_size)

@@ -5,12 +5,13 @@ Every notebook stage and every ``pbm`` command that measures something writes
 
 ``mixing`` (``01_mixing``)
     One mixed set: SSIM with its floor, the restoration count, timing.
-``study`` (``02_training``, ``03_augmentation``, ``05_privacy``, ``06_schemes``, ``pbm compare``,
-``pbm schemes``)
+``study`` (``02_training``, ``03_augmentation``, ``05_privacy``, ``06_schemes``, ``07_frontier``,
+``pbm compare``, ``pbm schemes``)
     One row per condition (a scheme, optionally with augmentation) of
-    :func:`pbmlib.learn.studies.run_study`, every row with the fields of
-    :data:`STUDY_ROW_FIELDS` and, where the privacy scorecard ran, those of
-    :data:`SCORECARD_FIELDS`.
+    :func:`pbmlib.study.run_study`, every row with the fields of
+    :data:`STUDY_ROW_FIELDS` and, where they ran, the audit's, the model attack's and the
+    target's: :data:`ROW_FIELDS`, declared beside the code that fills them
+    (:mod:`pbmlib.study.core`, :mod:`pbmlib.privacy.audit`).
 ``analysis`` (``04_analysis``)
     The sweep-wide summary.
 
@@ -32,99 +33,13 @@ import pandas as pd
 
 from .._fs import write_bytes_atomic
 from .._io import versions
-from ..privacy.attacks import MEMBERSHIP_METHODS
-from ..privacy.copies import COPY_KINDS
-from ..privacy.adaptive import MEMBERSHIP_ATTACKS, REID_ATTACKS
-from ..privacy.matchers import MATCHERS
-from ..privacy.scorecard import copy_suffix, membership_suffix
+from ..study.core import ROW_FIELDS, STUDY_ROW_FIELDS
 from .sweeps.layout import RESULTS_NAME, RUN_RECORD_NAME
 
-__all__ = ["RESULTS_NAME", "KINDS", "STUDY_ROW_FIELDS", "SCORECARD_FIELDS", "write_results", "write_study", "read_results", "project_path",
-           "collect_results", "to_json_value"]
+__all__ = ["RESULTS_NAME", "KINDS", "STUDY_ROW_FIELDS", "ROW_FIELDS", "write_results", "write_study", "read_results",
+           "project_path", "collect_results", "to_json_value"]
 
 TRAINING_NAME = "training.json"
-
-#: Every row of a study table: name -> meaning. All present in every row (null where not measured).
-STUDY_ROW_FIELDS = {
-    "setting": "the condition's label: the scheme and its parameters, '+augment' when augmented",
-    "scheme": "the scheme's registry name",
-    "reference": "true for the unprotected reference condition (scheme 'none', no augmentation)",
-    "augment": "augmentation mode ('offline' or 'online') or null",
-    "block_height": "PBM block height L_b in pixels, or null",
-    "block_width": "PBM block width W_b in pixels, or null",
-    "n_blocks": "N_b, blocks per image (Eq. 6), or null for schemes without blocks",
-    "model_name": "the classifier trained, or null without training",
-    "n_train": "training images (before offline augmentation)",
-    "n_test": "clean test images",
-    "repeats": "trainings per condition, or null without training",
-    "test_accuracy_mean": "clean-test accuracy, mean over repeats",
-    "test_accuracy_std": "sample standard deviation over repeats (null for one repeat)",
-    "test_loss_mean": "clean-test loss, mean over repeats",
-    "test_loss_std": "sample standard deviation over repeats",
-    "accuracy_drop": "points below the reference condition's mean accuracy (null without one)",
-    "ssim_mean": "mean SSIM of the protected training images to their originals",
-    "ssim_floor_mean": "mean SSIM of each original to a random same-label original (the chance floor)",
-    "ssim_excess": "ssim_mean - ssim_floor_mean",
-    "log10_restoration_probability": "the paper's brute-force count (Eq. 9, log10) where the scheme has one",
-    "attack_block_height": "block height the block-level attacks used (the scheme's own geometry, else the "
-                           "study's guess), or null",
-    "attack_block_width": "block width the block-level attacks used, or null",
-    "baseline_reused": "for a reference row trained through a baseline cache: whether an earlier or parallel run "
-                       "had trained it (true) or this run did (false); null without a cache",
-}
-
-#: Scorecard fields measured on every kind of copy the attacker may hold (suffix ``_<kind>``
-#: for :data:`pbmlib.privacy.copies.COPY_KINDS` other than ``exact``), by name -> meaning.
-_PER_COPY_FIELDS = {
-    "blocks_verbatim_fraction": "share of original blocks found unchanged at their position in the held set "
-                                "(counts coincidences too: see blocks_verbatim_floor)",
-    "blocks_verbatim_floor": "the same share for held-out non-members: coincidental equality, the floor of "
-                             "blocks_verbatim_fraction",
-    "blocks_copied_estimate": "share of original blocks really copied, corrected for coincidence: "
-                              "(fraction - floor) / (1 - floor), clipped to [0, 1]",
-    "reassembled_ssim_mean": "SSIM to the originals of the seam-matching reassembly of the held set",
-    "reid_top1_reassembled": "pixel re-identification of the reassembled images (gallery: the exact originals)",
-    **{f"membership_auc{membership_suffix(m)}": f"membership inference AUC, {d} (0.5 = chance; candidates: the "
-       f"exact originals and held-out non-members)" for m, d in MEMBERSHIP_METHODS.items()},
-    **{f"membership_tpr_at_1pct_fpr{membership_suffix(m)}": f"members detected at 1% false positives, {d}"
-       for m, d in MEMBERSHIP_METHODS.items()},
-    "reid_top1": "the worst case: the best attack's top-1 re-identification rate (gallery: the exact originals)",
-    "reid_top1_attack": "which attack that was",
-    **{f"reid_top{k}_{m}": f"top-{k} re-identification with the {m!r} matcher (gallery: the exact originals)"
-       for m in MATCHERS for k in (1, 5)},
-}
-
-#: Fields of :func:`pbmlib.privacy.scorecard.privacy_scorecard` a study row may carry. Each says what
-#: the attacker holds: unsuffixed fields the released images byte for byte; ``_<kind>`` fields a copy of
-#: that kind (:data:`pbmlib.privacy.copies.COPY_KINDS`).
-SCORECARD_FIELDS = {
-    "n_images": "protected training images scored",
-    "psnr_mean": "mean PSNR (dB) to the originals", "psnr_floor_mean": "PSNR chance floor (dB)",
-    "psnr_excess": "psnr_mean - psnr_floor_mean",
-    "reid_chance_top1": "chance rate of naming the right original first (1/N)",
-    "reid_chance_top5": "chance rate of the right original in the top 5",
-    "inverted_ssim_mean": "SSIM of the learned inversion's reconstructions (of the exact released images)",
-    "reid_top1_inverted": "pixel re-identification of the learned inversion's reconstructions",
-    **{f"{name}{copy_suffix(kind)}": f"{meaning}; the attacker holds {COPY_KINDS[kind]}"
-       for kind in COPY_KINDS for name, meaning in _PER_COPY_FIELDS.items()},
-    # attacks designed against a defence (pbmlib.privacy.adaptive), on the exact released images
-    **{f"adaptive_membership_auc_{a}": f"membership AUC of the adaptive attack {a!r}" for a in MEMBERSHIP_ATTACKS},
-    **{f"adaptive_reid_top1_{a}": f"top-1 re-identification of the adaptive attack {a!r}" for a in REID_ATTACKS},
-    "adaptive_membership_auc": "the strongest adaptive membership attack's AUC",
-    "adaptive_membership_attack": "which adaptive membership attack that was",
-    "adaptive_membership_tpr_at_1pct_fpr": "its members detected at 1% false positives",
-    "adaptive_reid_top1": "the strongest adaptive re-identification attack's top-1 rate",
-    "adaptive_reid_attack": "which adaptive re-identification attack that was",
-    "worst_reid_top1": "the headline: the best top-1 re-identification over every attack that ran (fixed, "
-                       "learned inversion, adaptive), the attacker holding the exact released images",
-    "worst_reid_attack": "which attack that was",
-    "worst_membership_auc": "the headline: the best membership AUC over every attack that ran (exact, robust, "
-                            "adaptive), the attacker holding the exact released images",
-    "worst_membership_attack": "which attack that was",
-    "model_membership_auc": "loss-threshold membership inference on the trained model (originals in training vs "
-                            "held out; 0.5 = chance), mean over repeats: what the released model leaks",
-    "model_membership_tpr_at_1pct_fpr": "its members detected at 1% false positives, mean over repeats",
-}
 
 #: kind -> (required fields, optional fields); ``study`` also has ``rows``.
 KINDS = {
@@ -170,7 +85,7 @@ def _check(kind: str, fields: dict, source: str) -> None:
         raise ValueError(f"{source}: results of kind {kind!r} have undocumented field(s) {unknown}; "
                          f"documented: {sorted(required | optional)}")
     if kind == "study":
-        allowed = set(STUDY_ROW_FIELDS) | set(SCORECARD_FIELDS)
+        allowed = set(ROW_FIELDS)
         for i, row in enumerate(fields["rows"]):
             missing = sorted(set(STUDY_ROW_FIELDS) - set(row))
             unknown = sorted(set(row) - allowed)
@@ -256,9 +171,11 @@ def collect_results(sweep_dir: str | os.PathLike) -> dict:
 
 
 def write_study(output_dir: str | os.PathLike, parameters: dict, table, records: dict | None = None) -> Path:
-    """Write a study's outputs: ``study.csv`` (the table), ``results.json`` (kind ``study``) and,
-    with training records, ``training.json`` (every training's record: per-epoch history,
-    per-run accuracy, whether it resumed from a backup), ``learning_curves.png`` and ``accuracy.png``.
+    """Write a study's outputs: ``study.csv`` (the table), ``results.json`` (kind ``study``), and from the
+    records: ``training.json`` (every training: per-epoch history, per-run accuracy and per-image
+    correctness, whether it resumed from a backup), ``learning_curves.png`` and ``accuracy.png``;
+    ``attacks.csv`` (every attack of every audit: calibration and evaluation figures),
+    ``per_class.csv`` and ``roc.json`` (the chosen membership attack's ROC per setting and split).
 
     Parameters
     ----------
@@ -266,9 +183,9 @@ def write_study(output_dir: str | os.PathLike, parameters: dict, table, records:
     parameters : dict
         The notebook's parameters or the command's options.
     table : DataFrame
-        From :func:`pbmlib.learn.studies.run_study`.
+        From :func:`pbmlib.study.run_study`.
     records : dict, optional
-        Its training records.
+        Its records (setting -> ``training``, ``audits``).
 
     Returns
     -------
@@ -278,11 +195,23 @@ def write_study(output_dir: str | os.PathLike, parameters: dict, table, records:
     out.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(out / "study.csv", table.to_csv(index=False).encode())
     figures = []
-    if records:
-        write_bytes_atomic(out / TRAINING_NAME, (json.dumps(to_json_value(records), indent=1) + "\n").encode())
+    records = records or {}
+    trainings = {label: r["training"] for label, r in records.items() if r.get("training")}
+    if trainings:
+        write_bytes_atomic(out / TRAINING_NAME, (json.dumps(to_json_value(trainings), indent=1) + "\n").encode())
         from .plotting import save_training_figures
 
-        figures = save_training_figures(records, out)
+        figures = save_training_figures(trainings, out)
+    audits = [(label, split, a) for label, r in records.items() for split, a in enumerate(r.get("audits", []))]
+    if audits:
+        for name, key in (("attacks.csv", "attacks"), ("per_class.csv", "per_class")):
+            frame = pd.DataFrame([{"setting": label, "split": split, **row} for label, split, a in audits
+                                  for row in a[key]])
+            write_bytes_atomic(out / name, frame.to_csv(index=False).encode())
+        roc: dict = {}
+        for label, _, a in audits:
+            roc.setdefault(label, []).append(a["roc"])
+        write_bytes_atomic(out / "roc.json", (json.dumps(to_json_value(roc)) + "\n").encode())
     return write_results(out, "study", parameters, rows=table, figures=figures)
 
 
