@@ -282,7 +282,8 @@ def write_study(output_dir: str | os.PathLike, parameters: dict, table, records:
         write_bytes_atomic(out / TRAINING_NAME, (json.dumps(to_json_value(records), indent=1) + "\n").encode())
         from .plotting import save_training_figures
 
-        figures = save_training_figures(records, out)
+        figures = save_training_figures(records, out, dataset=parameters.get("dataset"),
+                                        model=parameters.get("model_name"))
     return write_results(out, "study", parameters, rows=table, figures=figures)
 
 
