@@ -276,9 +276,10 @@ def report_check(report: str | os.PathLike, screenshot: str | os.PathLike, *, ti
 
 
 def voila_check(notebook: str | os.PathLike, screenshot: str | os.PathLike, *, timeout: float = 240.0,
-                width: int = 1440) -> dict:
+                width: int = 1440, train: bool = False) -> dict:
     """Serve ``notebook`` as ``pbm app`` does (Voila on 127.0.0.1, kernels capped and culled), move
     a slider and press the last Run button in headless Chromium, and screenshot the page.
+    With ``train``, "train small CNN" is ticked first (the README's screenshot; about 30 s more).
 
     Returns
     -------
@@ -317,6 +318,8 @@ def voila_check(notebook: str | os.PathLike, screenshot: str | os.PathLike, *, t
                                        arg=before, timeout=wait)
                 after_slider = status.inner_text()
                 images_before = page.evaluate(_LOADED)
+                if train:
+                    page.locator(".widget-checkbox", has_text="train small CNN").locator("input").check()
                 page.locator("button.jupyter-button", has_text="Run").last.click()
                 page.wait_for_function(f"({_LOADED})() >= {images_before + 1}", timeout=wait)
                 page.wait_for_function("() => (document.querySelector('.pbm-sweep-status') || {}).innerText"
@@ -350,9 +353,12 @@ def main() -> None:
     parser.add_argument("what", choices=["lab", "voila", "report"], help="JupyterLab, the Voila app or a report")
     parser.add_argument("path", help="the notebook (lab, voila) or the report's HTML file")
     parser.add_argument("screenshot", help="where the screenshot goes (PNG)")
+    parser.add_argument("--train", action="store_true", help="voila: tick 'train small CNN' before the sweep")
     args = parser.parse_args()
-    check = {"lab": browser_check, "voila": voila_check, "report": report_check}[args.what]
-    print(check(args.path, args.screenshot))
+    if args.what == "voila":
+        print(voila_check(args.path, args.screenshot, train=args.train))
+    else:
+        print({"lab": browser_check, "report": report_check}[args.what](args.path, args.screenshot))
 
 
 if __name__ == "__main__":

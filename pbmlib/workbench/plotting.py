@@ -225,8 +225,7 @@ def plot_accuracy_comparison(records: dict, *, dataset: str | None = None, model
     positions = np.arange(len(names))
     means = [np.mean(a) for a in accuracies]
     sds = [np.std(a, ddof=1) if len(a) >= 2 else 0.0 for a in accuracies]
-    ax.bar(positions, means, color=[f"C{i}" for i in range(len(names))], alpha=0.55, width=0.6,
-           label="mean over repeats")
+    ax.bar(positions, means, color="lightsteelblue", edgecolor="steelblue", width=0.6, label="mean over repeats")
     ax.errorbar(positions, means, yerr=sds, fmt="none", ecolor="black", capsize=4, lw=1,
                 label="± 1 sd" if max(len(a) for a in accuracies) >= 2 else None)
     for i, values in enumerate(accuracies):
@@ -249,7 +248,7 @@ def plot_accuracy_comparison(records: dict, *, dataset: str | None = None, model
                           f"{f', {epochs} epochs' if epochs else ''}\n"
                           f"{n} repeat{'s' if n != 1 else ''} per training set"
                           f"{f', {n_test} test images' if n_test else ''}", fontsize=10)
-    ax.legend(fontsize=LEGEND_SIZE, loc="lower right")
+    fig.legend(loc="outside lower center", ncols=4, fontsize=LEGEND_SIZE, frameon=False)
     return fig
 
 
@@ -520,7 +519,7 @@ def show_schemes(images_by_setting: dict, *, n: int = 4, title: str | None = Non
             ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[r, 0].set_title(name, loc="left", fontsize=9)
+        axes[r, 0].set_title(_condition(name), loc="left", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig

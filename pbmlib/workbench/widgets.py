@@ -164,6 +164,8 @@ def plot_quick_sweep(table: pd.DataFrame, *, dataset: str = ""):
     for ax, metric in zip(axes[0], metrics):
         positions = list(range(len(mixed)))
         error = mixed[metric.replace("_mean", "_std")] if metric == "test_accuracy_mean" else None
+        if error is not None and error.isna().all():
+            error = None  # one training each: no spread to draw
         ax.errorbar(positions, mixed[metric], yerr=None if error is None else error.fillna(0).to_numpy(),
                     marker="o", capsize=3, label="mixed" if error is None else "mixed (± 1 sd)")
         ax.set_xticks(positions, [str(v) for v in mixed["value"]])
@@ -181,7 +183,9 @@ def plot_quick_sweep(table: pd.DataFrame, *, dataset: str = ""):
         ax.legend(fontsize=LEGEND_SIZE)
         ax.set_xlabel(_PARAMETER_WORDS.get(parameter, parameter))
     repeats = mixed["repeats"].dropna()
-    note = f"; accuracy: {int(repeats.iloc[0])} repeat(s) each" if len(metrics) > 1 and len(repeats) else ""
+    n = int(repeats.iloc[0]) if len(repeats) else 0
+    note = ("" if len(metrics) == 1 else "; accuracy: one training each, no spread" if n < 2
+            else f"; accuracy: ± 1 sd over {n} repeats")
     fig.suptitle(f"{dataset + ': ' if dataset else ''}{len(mixed)} values of "
                  f"{_PARAMETER_WORDS.get(parameter, parameter)}{note}", fontsize=10)
     return fig
@@ -487,8 +491,8 @@ class QuickSweepPanel:
         self.caption.value = (
             "<span style='color:#555;font-size:0.9em'>Left: mean SSIM of the mixed images to their originals; "
             "dotted, the floor (SSIM to a random image of the same label)."
-            + (" Right: accuracy on clean test images of a small CNN trained on each mixed set (± 1 sd over "
-               "repeats); dashed, the same CNN trained on the original images." if self.train.value else "")
+            + (" Right: accuracy on clean test images of a small CNN trained on each mixed set; dashed, the "
+               "same CNN trained on the original images." if self.train.value else "")
             + "</span>")
         return self.table
 
