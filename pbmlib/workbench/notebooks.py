@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from .._io import write_bytes_atomic
+from .._fs import write_bytes_atomic
 
 __all__ = ["ensure_notebook", "ensure_notebooks", "KERNELSPEC"]
 
