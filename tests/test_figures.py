@@ -147,7 +147,7 @@ def figure_problems(fig) -> list[str]:
         xs = []
         for artist in ax.lines + ax.collections:
             if isinstance(artist, Line2D) and artist.get_visible() and len(artist.get_xydata()):
-                if artist.get_transform().contains_branch(ax.transData):
+                if artist.get_transform().contains_branch_seperately(ax.transData)[0]:  # x in data units
                     xs += list(artist.get_transform().transform(np.asarray(artist.get_xydata(), float))[:, 0])
         box = ax.get_window_extent()
         xs = [x for x in xs if np.isfinite(x) and box.x0 - 1 <= x <= box.x1 + 1]
@@ -241,6 +241,8 @@ FIGURES = {
     "frontier_membership": lambda: plotting.plot_privacy_utility(_frontier(interval=True), x="worst_membership_auc",
                                                                  verdict="target"),
     "frontier_model": lambda: plotting.plot_privacy_utility(_frontier(), x="model_membership_auc"),
+    "frontier_below_chance": lambda: plotting.plot_privacy_utility(  # every AUC under its chance of 0.5
+        _frontier().assign(model_membership_auc=[0.478, 0.487, 0.47, 0.468, 0.49]), x="model_membership_auc"),
     "show_schemes": lambda: plotting.show_schemes({s: _images(4) for s in ("none", "pbm block=5x5", "blur sigma=2.0")},
                                                   title="faces under each protection"),
 }

@@ -485,8 +485,8 @@ def plot_privacy_utility(table: pd.DataFrame, *, x: str = "reid_top1", y: str = 
     lows = [float(x_values.min())] + ([chance[0]] if chance else [])
     if xerr is not None:
         lows.append(float((x_values - np.asarray(xerr).reshape(-1, len(table))[0]).min()))
-    highs = [float(x_values.max())] + ([] if xerr is None else
-                                       [float((x_values + np.asarray(xerr).reshape(-1, len(table))[-1]).max())])
+    highs = [float(x_values.max())] + ([chance[0]] if chance else []) + (
+        [] if xerr is None else [float((x_values + np.asarray(xerr).reshape(-1, len(table))[-1]).max())])
     margin = 0.08 * max(max(highs) - min(lows), 0.05)
     ax.set_xlim(min(lows) - 1.6 * margin, max(highs) + margin)
     if chance:
