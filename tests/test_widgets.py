@@ -184,3 +184,24 @@ def test_the_app_caps_its_kernels_and_culls_idle_ones(tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_pbm_app_serves_the_working_copy_with_kernels_capped_and_culled(monkeypatch, capsys):
+    import subprocess
+
+    from pbmlib.workbench.app import voila_command
+    from pbmlib.workbench.cli import main
+
+    served = []
+    monkeypatch.setattr(subprocess, "call", lambda command: served.append(command) or 0)
+    if importlib.util.find_spec("voila") is None:
+        assert main(["app"]) == 2 and "needs Voila" in capsys.readouterr().err
+        return
+    assert main(["app", "--port", "8899"]) == 0
+    (command,) = served
+    assert command[3] == str(ROOT / "notebooks" / "00_explore.ipynb") and Path(command[3]).is_file()
+    assert "--CappedKernelManager.max_kernels=20" in command and "--MappingKernelManager.cull_connected=True" in command
+    assert "--MappingKernelManager.cull_idle_timeout=900" in command and "--no-browser" in command
+    assert "at most 20 pages at once" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="max_kernels must be a whole number"):
+        voila_command("x.ipynb", port=8866, max_kernels=0)
