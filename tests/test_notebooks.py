@@ -276,3 +276,24 @@ def test_a_training_killed_with_its_sweep_resumes_from_its_last_epoch(tmp_path):
     assert resumed["resumed_from_epoch"] >= done >= 3  # it went on from the backup, not from scratch
     assert [h["epoch"] for h in resumed["history"]] == list(range(1, 26))
     assert not (Path(summary["sweep_dir"]) / ".work").exists()  # the backup goes once the run finished
+
+
+@pytest.mark.xfail(strict=True, reason="needs ensure_notebook() in pbmlib.workbench.sweeps.config._find_notebook "
+                                       "(the lead's file); remove this mark with that change")
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs a git checkout to copy")
+def test_a_sweep_on_a_fresh_clone_writes_the_notebooks_it_names(tmp_path, monkeypatch):
+    """A fresh clone has no .ipynb: the sweep writes the working copies of the shipped notebooks it
+    names from their scripts, and finds them."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from browser_check import clean_copy
+
+    from pbmlib.workbench.sweeps import load_sweep
+
+    clone = clean_copy(ROOT, tmp_path / "clone")
+    assert not list((clone / "notebooks").glob("*.ipynb"))
+    monkeypatch.chdir(clone)
+    config = load_sweep("sweeps/default.yaml")
+    assert Path(config["analysis"]) == clone / "notebooks" / "04_analysis.ipynb"
+    assert all(Path(stage["notebook"]).is_file() for stage in config["stages"])
