@@ -1,29 +1,19 @@
 # ---
 # jupyter:
-#   jupytext:
-#     cell_metadata_filter: tags,-all
-#     formats: ipynb,py:percent
-#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
+#   title: Pixel Block Mixing explorer
 # ---
 
 # %% [markdown]
-# # 00 · Explore Pixel Block Mixing interactively
-# Move the sliders: originals (top) beside mixed images (bottom, block grid in red), the mean
-# SSIM beside its floor (SSIM to a random image of the same class), and the paper's
-# brute-force restoration probability. Block sizes offered are those that divide the image.
-# Then sweep one parameter with the panel below (tick "train small CNN" for accuracy too).
+# # Pixel Block Mixing explorer
+# **Pixel Block Mixing (PBM)** protects a set of training images by cutting every image into
+# blocks and replacing some of its blocks with the blocks at the same place in other images of
+# the same label. Move the controls: the top row shows original images, the bottom row the same
+# images after mixing (the block grid in red). Beside them: how many blocks an image has (N_b),
+# how alike a mixed image still is to its original (SSIM) compared with a random image of the
+# same label (the floor), and the paper's restoration count.
 
 # %% tags=["parameters"]
-datasets: list = ["faces", "mnist"]  # datasets offered in the explorer
-sweep_dataset: str = "faces"  # dataset of the quick-sweep panel
+datasets: list = ["faces", "mnist"]  # data sets offered in the explorer and the sweep below
 
 # %%
 from pbmlib.workbench.widgets import MixingExplorer, QuickSweepPanel
@@ -31,6 +21,12 @@ from pbmlib.workbench.widgets import MixingExplorer, QuickSweepPanel
 explorer = MixingExplorer(tuple(datasets))
 explorer.widget
 
+# %% [markdown]
+# ## Sweep one setting
+# Vary one setting over a few values on the data set chosen above (the others stay as set
+# there) and see how SSIM, and with "train small CNN" the accuracy a model reaches on clean
+# test images, follow it.
+
 # %%
-panel = QuickSweepPanel(sweep_dataset)
+panel = QuickSweepPanel(tuple(datasets), explorer=explorer)
 panel.widget

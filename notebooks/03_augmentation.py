@@ -1,17 +1,6 @@
 # ---
 # jupyter:
-#   jupytext:
-#     cell_metadata_filter: tags,-all
-#     formats: ipynb,py:percent
-#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
+#   title: 03 Data augmentation on the mixed set
 # ---
 
 # %% [markdown]
@@ -46,7 +35,7 @@ import pbmlib
 from pbmlib.data.augmentation import Augmentation, augment_images
 from pbmlib.learn.studies import run_study
 from pbmlib.schemes import get_scheme
-from pbmlib.workbench.plotting import show_pairs
+from pbmlib.workbench.plotting import data_name, show_pairs
 from pbmlib.workbench.results import project_path, write_study
 
 parameters = dict(dataset=dataset, image_size=image_size, model_name=model_name, block_height=block_height,
@@ -59,8 +48,9 @@ data = pbmlib.load_dataset(dataset, size=image_size or None)
 mixing = get_scheme("pbm", block=(block_height, block_width), n_donors=n_donors, rounds=rounds, p=p)
 augmentation = Augmentation(flip=flip, rotation=rotation, brightness=brightness, mode=augment_mode, copies=copies)
 mixed = mixing.fit_protect(data.images[:64], data.labels[:64], seed=seed)[:8]
-show_pairs(mixed, augment_images(mixed, augmentation=augmentation, seed=seed), n=8,
-           rows=("mixed", "augmented")).savefig(out / "augmentation_examples.png", dpi=120)
+show_pairs(mixed, augment_images(mixed, augmentation=augmentation, seed=seed), n=8, rows=("mixed", "augmented"),
+           title=f"{data_name(dataset)}: mixed images ({block_height}x{block_width} blocks) and their "
+                 f"{augment_mode} augmentation").savefig(out / "augmentation_examples.png", dpi=120)
 
 # %%
 table, records = run_study(data, [mixing, (mixing, augmentation)], model_name=model_name, epochs=epochs,

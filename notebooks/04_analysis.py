@@ -1,17 +1,6 @@
 # ---
 # jupyter:
-#   jupytext:
-#     cell_metadata_filter: tags,-all
-#     formats: ipynb,py:percent
-#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
+#   title: 04 Analysis of a sweep
 # ---
 
 # %% [markdown]
@@ -20,8 +9,9 @@
 # views: accuracy and loss against N_b per model (Figs. 3/4), accuracy per block height and
 # width (Figs. 5-7), the overview table (Tables II/III), SSIM against N_b (Table IV, here with
 # its chance floor), mixing time against dataset size and N_b (Figs. 14/15), and, where the
-# sweep ran `05_privacy`, the privacy/utility frontier.
-# Everything is drawn from the runs' `results.json` files, not from kernel state.
+# sweep ran `05_privacy` or `06_schemes`, the privacy/utility frontier.
+# Everything is drawn from the runs' `results.json` files, not from kernel state; `pbm report`
+# turns the executed notebook into one HTML file to share.
 
 # %% tags=["parameters"]
 sweep_dir: str = "papermill_runs/default"  # the sweep folder to analyse
@@ -29,6 +19,7 @@ output_dir: str = "papermill_runs/default/analysis"  # where figures, tables and
 
 # %%
 import pbmlib.workbench.analysis as analysis
+from pbmlib.workbench.analysis import Figures, say, show_table
 from pbmlib.workbench.plotting import (plot_block_heatmap, plot_metric_vs_blocks, plot_mixing_time,
                                        plot_privacy_utility, plot_ssim_vs_blocks)
 from pbmlib.workbench.results import collect_results, project_path, write_results
@@ -40,36 +31,46 @@ tables = collect_results(project_path(sweep_dir))
 mixing, study = tables["mixing"], tables["study"]
 mixing.to_csv(out / "mixing_runs.csv", index=False)
 study.to_csv(out / "study_rows.csv", index=False)
-print(f"{mixing['run_id'].nunique() if len(mixing) else 0} mixing runs, "
-      f"{study['run_id'].nunique() if len(study) else 0} study runs ({len(study)} rows) in {sweep_dir}")
-figures = []
+figures = Figures(out)
+n_mixing = mixing["run_id"].nunique() if len(mixing) else 0
+n_study = study["run_id"].nunique() if len(study) else 0
+say(f"This sweep holds {n_mixing} mixing run{'s' * (n_mixing != 1)} and {n_study} training or scorecard "
+    f"run{'s' * (n_study != 1)} ({len(study)} rows).")
 
 # %% [markdown]
 # ## Accuracy and loss against the number of blocks (Figs. 3/4)
-# One figure per stage: rows of one stage share data, model settings and seeds.
+# One figure per sweep stage and metric: rows of one stage share data, model settings and
+# seeds. The dashed line and its band are the same model trained on the original images.
 
 # %%
 training = analysis.mixed_vs_reference(study)
 for stage, frame in training.groupby("stage"):
-    baseline = frame.groupby("model_name")["test_accuracy_original"].mean()
-    for metric, label in (("test_accuracy_mean", "clean test accuracy"), ("test_loss_mean", "clean test loss")):
-        fig = plot_metric_vs_blocks(frame, metric, hue="model_name", ylabel=label,
-                                    baseline=baseline if metric == "test_accuracy_mean" else None)
-        fig.axes[0].set_title(f"stage {stage}")
-        name = f"{metric.split('_')[1]}_vs_blocks_{stage}.png"
-        fig.savefig(out / name, dpi=120)
-        figures.append(name)
+    about = analysis.describe_data(frame)
+    for metric, label, word in (("test_accuracy_mean", "clean test accuracy", "accuracy"),
+                                ("test_loss_mean", "clean test loss", "loss")):
+        original = "test_accuracy_original" if word == "accuracy" else "test_loss_original"
+        baseline = frame.groupby("model_name").agg(mean=(original, "mean"), sd=(f"{original}_std", "mean"))
+        fig = plot_metric_vs_blocks(frame, metric, hue="model_name", ylabel=label, baseline=baseline,
+                                    title=f"Clean test {word} against N_b, {about}")
+        figures.show(fig, f"{word}_vs_blocks_{stage}.png",
+                     f"Clean test {word} of {about} trained on mixed images, against the number of blocks N_b "
+                     f"(sweep stage '{stage}'); points: one block shape each, error bars ± 1 sd over repeats.",
+                     analysis.reading_vs_blocks(frame, metric))
 if training.empty:
-    print("no trained block-mixing runs with a reference in this sweep")
+    say("No trained block-mixing runs with a reference in this sweep: no accuracy figures.")
 
 # %% [markdown]
 # ## Accuracy per block height and width (Figs. 5-7)
 
 # %%
 for (stage, model), frame in training.groupby(["stage", "model_name"]):
-    fig = plot_block_heatmap(frame, "test_accuracy_mean", title=f"{stage}, {model}: clean test accuracy")
-    fig.savefig(out / f"accuracy_by_block_{stage}_{model}.png", dpi=120)
-    figures.append(f"accuracy_by_block_{stage}_{model}.png")
+    about = analysis.describe_data(frame)
+    fig = plot_block_heatmap(frame, "test_accuracy_mean", title=f"Clean test accuracy by block size, {about}")
+    figures.show(fig, f"accuracy_by_block_{stage}_{model}.png",
+                 f"Clean test accuracy of {about} trained on mixed images, per block height (rows) and width "
+                 f"(columns), mean over repeats (sweep stage '{stage}').", analysis.reading_heatmap(frame))
+if training.empty:
+    say("No trained block-mixing runs in this sweep: no block-size heatmap.")
 
 # %% [markdown]
 # ## Overview: original, highest, lowest and mean accuracy (Tables II/III)
@@ -78,7 +79,11 @@ for (stage, model), frame in training.groupby(["stage", "model_name"]):
 overview = analysis.accuracy_overview(training) if len(training) else None
 if overview is not None:
     overview.to_csv(out / "accuracy_overview.csv")
-overview
+    show_table(analysis.overview_table(training),
+               "Clean test accuracy trained on the originals and on the mixed sets (highest, lowest and mean "
+               "over the block shapes of each sweep stage).")
+else:
+    say("No trained block-mixing runs in this sweep: no overview table.")
 
 # %% [markdown]
 # ## SSIM against N_b (Table IV), with the chance floor
@@ -87,10 +92,15 @@ overview
 ssim_table = analysis.ssim_by_blocks(mixing) if len(mixing) else None
 if ssim_table is not None:
     ssim_table.to_csv(out / "ssim_by_blocks.csv")
-    fig = plot_ssim_vs_blocks(mixing)
-    fig.savefig(out / "ssim_vs_blocks.png", dpi=120)
-    figures.append("ssim_vs_blocks.png")
-ssim_table
+    figures.show(plot_ssim_vs_blocks(mixing, title="SSIM of mixed images to their originals against N_b"),
+                 "ssim_vs_blocks.png",
+                 "Mean SSIM of each mixed image to its original against the number of blocks N_b, one line per "
+                 "data set and size; dotted: the floor, SSIM of an original to a random image of its class.",
+                 analysis.reading_ssim(mixing))
+    show_table(analysis.ssim_table(mixing), "SSIM per data set, size and number of blocks, with the floor and "
+                                            "the paper's brute-force restoration count.")
+else:
+    say("No mixing runs in this sweep: no SSIM figure or table.")
 
 # %% [markdown]
 # ## Mixing time against dataset size and N_b (Figs. 14/15)
@@ -99,41 +109,53 @@ ssim_table
 timed = [(name, frame) for name, frame in mixing.groupby("dataset") if frame["n_images"].nunique() > 1] \
     if len(mixing) else []
 for name, frame in timed:
-    fig = plot_mixing_time(frame, title=f"{name}: mixing time")
-    fig.savefig(out / f"mixing_time_{name}.png", dpi=120)
-    figures.append(f"mixing_time_{name}.png")
+    shown = analysis.describe_data(frame)
+    figures.show(plot_mixing_time(frame, title=f"Mixing time against the number of images, {shown}"),
+                 f"mixing_time_{analysis.describe_data(frame).replace('on ', '')}.png",
+                 f"Time to mix {shown} against the number of images, one line per number of blocks N_b (one "
+                 f"CPU process; each point the median of repeated timings).", analysis.reading_mixing_time(frame))
 if not timed:
-    print("no dataset was mixed at several sizes: no mixing-time curve")
+    say("No data set was mixed at several sizes in this sweep: no mixing-time curve.")
 
 # %% [markdown]
 # ## Augmentation on the mixed set
 
 # %%
 gains = analysis.augmentation_gain(study)
-gains.round(3)
+if len(gains):
+    show_table(analysis.augmentation_table(gains), "Clean test accuracy of the same mixed set trained without "
+                                                   "and with the paper's augmentation (mean over repeats).")
+else:
+    say("No augmentation runs in this sweep.")
 
 # %% [markdown]
 # ## Privacy against utility (from `05_privacy` and `06_schemes` runs)
 # One point per protection setting: clean-test accuracy against the success of the strongest
-# attack (re-identification top-1). Further left is more private; higher is more useful.
+# attack. Further left is more private; higher is more useful.
 
 # %%
 points = analysis.frontier(study)
 for stage, frame in points.groupby("stage"):
-    fig = plot_privacy_utility(frame)
-    fig.axes[0].set_title(f"stage {stage}")
-    fig.savefig(out / f"privacy_utility_{stage}.png", dpi=120)
-    figures.append(f"privacy_utility_{stage}.png")
-columns = ["stage", "setting", "ssim_mean", "ssim_floor_mean", "reid_top1", "reid_top1_attack", "membership_auc",
-           "blocks_verbatim_fraction", "log10_restoration_probability", "test_accuracy_mean"]
-points[[c for c in columns if c in points]].round(3) if len(points) else "no scorecard runs in this sweep"
+    about = analysis.describe_data(frame)
+    for kind, word in (("reid", "re-identification"), ("membership", "membership inference")):
+        x = analysis.strongest(frame, kind)
+        if x not in frame or frame[x].isna().all():
+            continue
+        figures.show(plot_privacy_utility(frame, x=x, title=f"Clean test accuracy against {word}, {about}"),
+                     f"privacy_utility_{kind}_{stage}.png",
+                     f"Each protection setting of sweep stage '{stage}' ({about}): clean test accuracy (mean ± 1 sd "
+                     f"over repeats) against the strongest {word} attack on the released images; dotted: chance.",
+                     analysis.reading_frontier(frame, x))
+if len(points):
+    show_table(analysis.privacy_table(points), "What each attack achieved on the released images, beside its "
+                                               "chance, and the clean test accuracy.")
+else:
+    say("No scorecard runs (05_privacy, 06_schemes) in this sweep: no privacy figures.")
 
 # %%
 summary = write_results(
-    out, "analysis", parameters, n_runs=int(study["run_id"].nunique() if len(study) else 0)
-    + int(mixing["run_id"].nunique() if len(mixing) else 0), n_study_rows=len(study), figures=figures,
+    out, "analysis", parameters, n_runs=int(n_mixing + n_study), n_study_rows=len(study), figures=figures.names,
     accuracy_overview=overview.reset_index().to_dict(orient="records") if overview is not None else [],
     ssim_by_blocks=ssim_table.reset_index().to_dict(orient="records") if ssim_table is not None else [],
     lowest_test_accuracy=float(training["test_accuracy_mean"].min()) if len(training) else None,
     highest_test_accuracy=float(training["test_accuracy_mean"].max()) if len(training) else None)
-print("wrote", summary, "and", figures)

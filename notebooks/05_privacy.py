@@ -1,17 +1,6 @@
 # ---
 # jupyter:
-#   jupytext:
-#     cell_metadata_filter: tags,-all
-#     formats: ipynb,py:percent
-#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
+#   title: 05 A privacy scorecard
 # ---
 
 # %% [markdown]
@@ -55,7 +44,7 @@ import pbmlib
 from pbmlib.learn.studies import run_study, schemes_from_specs
 from pbmlib.privacy.matchers import available_matchers
 from pbmlib.schemes import get_scheme
-from pbmlib.workbench.plotting import plot_privacy_utility, show_schemes
+from pbmlib.workbench.plotting import data_name, plot_privacy_utility, show_schemes
 from pbmlib.workbench.results import project_path, write_study
 
 parameters = dict(dataset=dataset, pbm_blocks=pbm_blocks, n_donors=n_donors, rounds=rounds, baselines=baselines,
@@ -68,7 +57,8 @@ schemes = [get_scheme("none")]
 schemes += [get_scheme("pbm", block=block, n_donors=n_donors, rounds=rounds) for block in pbm_blocks]
 schemes += schemes_from_specs(baselines)
 print(len(data), "images; matchers that run here:", available_matchers(matchers, block=attack_block))
-show_schemes({s.label: s.fit_protect(data.images, data.labels, seed=seed)[:4] for s in schemes}).savefig(
+show_schemes({s.label: s.fit_protect(data.images, data.labels, seed=seed)[:4] for s in schemes},
+             title=f"{data_name(dataset)}: the first images under each protection").savefig(
     out / "schemes_examples.png", dpi=120)
 
 # %%
@@ -98,5 +88,6 @@ table[[c for c in lossy if c in table]].round(3)
 
 # %%
 if train:
-    plot_privacy_utility(table).savefig(out / "privacy_utility.png", dpi=120)
+    plot_privacy_utility(table, title=f"Clean test accuracy against re-identification, small CNN on "
+                                      f"{data_name(dataset)}").savefig(out / "privacy_utility.png", dpi=120)
 print("wrote", write_study(out, parameters, table, records))

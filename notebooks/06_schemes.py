@@ -1,17 +1,6 @@
 # ---
 # jupyter:
-#   jupytext:
-#     cell_metadata_filter: tags,-all
-#     formats: ipynb,py:percent
-#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
+#   title: 06 PBM against the other schemes
 # ---
 
 # %% [markdown]
@@ -46,7 +35,7 @@ import numpy as np
 
 import pbmlib
 from pbmlib.learn.studies import run_study, schemes_from_specs
-from pbmlib.workbench.plotting import plot_privacy_utility, show_schemes
+from pbmlib.workbench.plotting import data_name, plot_privacy_utility, show_schemes
 from pbmlib.workbench.results import project_path, write_study
 
 parameters = dict(dataset=dataset, image_size=image_size, rgb=rgb, schemes=schemes, attack_block=attack_block,
@@ -59,7 +48,8 @@ if rgb and data.images.ndim == 3:
     data = pbmlib.ImageSet(np.repeat(data.images[..., None], 3, axis=3), data.labels, data.files, data.description)
 built = schemes_from_specs(schemes)
 print(data.images.shape, [s.label for s in built])
-show_schemes({s.label: s.fit_protect(data.images, data.labels, seed=seed)[:4] for s in built}).savefig(
+show_schemes({s.label: s.fit_protect(data.images, data.labels, seed=seed)[:4] for s in built},
+             title=f"{data_name(dataset)}: the first images under each scheme").savefig(
     out / "schemes_examples.png", dpi=120)
 
 # %%
@@ -72,5 +62,6 @@ columns += [f"{m}_{c}" for c in copies if c != "exact" for m in ("reid_top1", "m
 table[[c for c in columns if c in table]].round(3)
 
 # %%
-plot_privacy_utility(table).savefig(out / "privacy_utility.png", dpi=120)
+plot_privacy_utility(table, title=f"Clean test accuracy against re-identification, small CNN on "
+                                  f"{data_name(dataset)}").savefig(out / "privacy_utility.png", dpi=120)
 print("wrote", write_study(out, parameters, table, records))

@@ -1,17 +1,6 @@
 # ---
 # jupyter:
-#   jupytext:
-#     cell_metadata_filter: tags,-all
-#     formats: ipynb,py:percent
-#     notebook_metadata_filter: kernelspec,jupytext,-jupytext.text_representation.jupytext_version
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
+#   title: 07 The privacy-utility frontier
 # ---
 
 # %% [markdown]
@@ -51,7 +40,7 @@ output_dir: str = "papermill_runs/manual/07_frontier"  # where results.json, CSV
 # %%
 import pbmlib
 from pbmlib.learn.studies import run_study, schemes_from_specs
-from pbmlib.workbench.plotting import plot_privacy_utility
+from pbmlib.workbench.plotting import data_name, plot_privacy_utility
 from pbmlib.workbench.results import project_path, write_study
 
 parameters = dict(dataset=dataset, schemes=schemes, attack_block=attack_block, matchers=matchers, inversion=inversion,
@@ -83,12 +72,11 @@ shown.round(3)
 # the solid part.
 
 # %%
-for x, name in (("worst_reid_top1", "frontier_reid.png"), ("worst_membership_auc", "frontier_membership.png"),
-                ("model_membership_auc", "frontier_model_membership.png")):
-    fig = plot_privacy_utility(table, x=x)
-    fig.axes[0].set_xlabel({"worst_reid_top1": "worst attack on the released images: re-identification top-1",
-                            "worst_membership_auc": "worst attack on the released images: membership AUC",
-                            "model_membership_auc": "attack on the trained model: membership AUC"}[x])
+for x, name, what in (("worst_reid_top1", "frontier_reid.png", "re-identification"),
+                      ("worst_membership_auc", "frontier_membership.png", "membership inference"),
+                      ("model_membership_auc", "frontier_model_membership.png", "membership inference on the model")):
+    fig = plot_privacy_utility(table, x=x, verdict="meets_target",
+                               title=f"Clean test accuracy against {what}, small CNN on {data_name(dataset)}")
     fig.savefig(out / name, dpi=120)
 
 # %%

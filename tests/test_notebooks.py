@@ -2,6 +2,8 @@
 writing a results.json that matches its kind's schema."""
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import jupytext
@@ -12,20 +14,54 @@ import pytest
 from pbmlib.workbench.results import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = [p.with_suffix(".ipynb") for p in sorted((ROOT / "notebooks").glob("*.py"))]
 
 
-def test_every_notebook_has_a_paired_script_that_agrees():
+def test_the_scripts_are_the_tracked_sources_and_the_notebooks_agree_with_them():
+    """git tracks notebooks/*.py and ignores notebooks/*.ipynb, the working copies that
+    ensure_notebook writes from them (pytest's session start did it for every script)."""
     assert [nb.stem for nb in NOTEBOOKS] == ["00_explore", "01_mixing", "02_training", "03_augmentation", "04_analysis",
                                              "05_privacy", "06_schemes", "07_frontier"]
+    if (ROOT / ".git").exists():
+        tracked = subprocess.run(["git", "ls-files", "notebooks"], cwd=ROOT, capture_output=True, text=True,
+                                 check=True).stdout.split()
+        assert not [t for t in tracked if t.endswith(".ipynb")], "notebooks/*.ipynb are working copies: git rm --cached"
+        assert {f"notebooks/{nb.stem}.py" for nb in NOTEBOOKS} <= set(tracked)
+        ignored = subprocess.run(["git", "check-ignore", *map(str, NOTEBOOKS)], cwd=ROOT, capture_output=True,
+                                 text=True).stdout.split()
+        assert len(ignored) == len(NOTEBOOKS)
     for path in NOTEBOOKS:
-        script = jupytext.read(path.with_suffix(".py"))
+        script = jupytext.read(path.with_suffix(".py"), fmt="py:percent")
         notebook = nbformat.read(path, as_version=4)
-        assert len(script.cells) == len(notebook.cells), path.name
-        for a, b in zip(script.cells, notebook.cells):
-            assert (a.cell_type, a.source) == (b.cell_type, b.source), f"{path.name}: run jupytext --sync"
-            assert a.metadata.get("tags", []) == b.metadata.get("tags", [])
-        assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), "commit without outputs"
+        assert [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in script.cells] == \
+            [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in notebook.cells], path.name
+        assert notebook.metadata["kernelspec"]["name"] and script.metadata.get("title"), path.name
+        assert set(script.metadata) <= {"title", "jupytext"}, f"{path.name}: the script carries Lab's metadata"
+
+
+def test_ensure_notebook_writes_from_the_script_keeps_outputs_and_leaves_an_agreeing_copy_alone(tmp_path):
+    from pbmlib.workbench.notebooks import ensure_notebook
+
+    shutil.copy(ROOT / "jupytext.toml", tmp_path)
+    script = tmp_path / "nb.py"
+    script.write_text("# ---\n# jupyter:\n#   title: A test\n# ---\n\n# %% tags=[\"parameters\"]\nx: int = 1  # x\n\n"
+                      "# %%\nprint(x)\n")
+    path = ensure_notebook(tmp_path / "nb.ipynb")
+    notebook = nbformat.read(path, as_version=4)
+    assert notebook.metadata["kernelspec"]["name"] == "python3" and notebook.metadata["title"] == "A test"
+    assert notebook.cells[0].metadata["tags"] == ["parameters"]
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    notebook.metadata["kernelspec"] = {"name": "mine", "display_name": "Mine", "language": "python"}
+    nbformat.write(notebook, path)
+    stamp = path.stat().st_mtime_ns
+    assert ensure_notebook(path) == path and path.stat().st_mtime_ns == stamp  # agrees: not touched
+    script.write_text(script.read_text() + "\n# %%\nprint(2 * x)\n")  # the script changed (e.g. git pull)
+    rewritten = nbformat.read(ensure_notebook(path), as_version=4)
+    assert [c.source for c in rewritten.cells] == ["x: int = 1  # x", "print(x)", "print(2 * x)"]
+    assert rewritten.cells[1].outputs[0]["text"] == "1\n"  # outputs of unchanged cells kept
+    assert rewritten.metadata["kernelspec"]["name"] == "mine"  # and the kernel Lab picked
+    own = tmp_path / "own.ipynb"  # a notebook without a script is not ours to write
+    assert ensure_notebook(own) == own and not own.exists()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -183,33 +219,24 @@ def test_sweep_runs_training_and_analysis_then_skips_finished_runs(tmp_path):
     assert (sweep_dir / "training__block_width-5" / "results.json").stat().st_mtime_ns == stamp
 
 
-def test_a_notebook_run_and_saved_in_jupyterlab_commits_cleanly(tmp_path):
-    """What JupyterLab adds on save (outputs, counts, cell and notebook metadata) does not reach the
-    paired script, and nbstripout (the commit filter) gives back the committed notebook's cells."""
+def test_what_jupyterlab_saves_does_not_reach_the_tracked_script():
+    """What JupyterLab adds on save (outputs, counts, cell and notebook metadata, another kernel)
+    stays in the ignored .ipynb: jupytext writes the tracked script back byte for byte. The
+    real-browser version (Lab in Chromium, run, save, git status) is in test_browser.py."""
     from jupytext.config import find_jupytext_configuration_file, load_jupytext_configuration_file
-    from nbstripout import strip_output
 
-    source = ROOT / "notebooks" / "02_training.ipynb"
-    saved = nbformat.read(source, as_version=4)
-    for i, cell in enumerate(saved.cells):
-        cell.metadata.update({"execution": {"iopub.status.busy": "2026-01-01T00:00:00"}, "scrolled": True})
-        if cell.cell_type == "code":
-            cell.execution_count = i
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="trained\n")]
-    saved.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
-    saved.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
-
-    config = load_jupytext_configuration_file(find_jupytext_configuration_file(str(ROOT / "notebooks")))
-    script = jupytext.writes(saved, fmt="py:percent", config=config)
-    assert script == (ROOT / "notebooks" / "02_training.py").read_text()
-
-    stripped = strip_output(saved, keep_output=False, keep_count=False, keep_id=False,
-                            extra_keys=["cell.metadata.execution", "cell.metadata.scrolled"])
-    committed = nbformat.read(source, as_version=4)
-    assert [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in stripped.cells] == \
-        [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in committed.cells]
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in stripped.cells
-               if c.cell_type == "code")
+    for path in NOTEBOOKS:
+        saved = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(saved.cells):
+            cell.metadata.update({"execution": {"iopub.status.busy": "2026-01-01T00:00:00"}, "scrolled": True})
+            if cell.cell_type == "code":
+                cell.execution_count = i
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="trained\n")]
+        saved.metadata["kernelspec"] = {"name": "pbm-venv", "display_name": "Python (pbm)", "language": "python"}
+        saved.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
+        saved.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+        config = load_jupytext_configuration_file(find_jupytext_configuration_file(str(path.parent)))
+        assert jupytext.writes(saved, fmt="py:percent", config=config) == path.with_suffix(".py").read_text(), path
 
 
 @pytest.mark.slow
@@ -249,3 +276,24 @@ def test_a_training_killed_with_its_sweep_resumes_from_its_last_epoch(tmp_path):
     assert resumed["resumed_from_epoch"] >= done >= 3  # it went on from the backup, not from scratch
     assert [h["epoch"] for h in resumed["history"]] == list(range(1, 26))
     assert not (Path(summary["sweep_dir"]) / ".work").exists()  # the backup goes once the run finished
+
+
+@pytest.mark.xfail(strict=True, reason="needs ensure_notebook() in pbmlib.workbench.sweeps.config._find_notebook "
+                                       "(the lead's file); remove this mark with that change")
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs a git checkout to copy")
+def test_a_sweep_on_a_fresh_clone_writes_the_notebooks_it_names(tmp_path, monkeypatch):
+    """A fresh clone has no .ipynb: the sweep writes the working copies of the shipped notebooks it
+    names from their scripts, and finds them."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from browser_check import clean_copy
+
+    from pbmlib.workbench.sweeps import load_sweep
+
+    clone = clean_copy(ROOT, tmp_path / "clone")
+    assert not list((clone / "notebooks").glob("*.ipynb"))
+    monkeypatch.chdir(clone)
+    config = load_sweep("sweeps/default.yaml")
+    assert Path(config["analysis"]) == clone / "notebooks" / "04_analysis.ipynb"
+    assert all(Path(stage["notebook"]).is_file() for stage in config["stages"])

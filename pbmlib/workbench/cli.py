@@ -351,14 +351,22 @@ def _app(args) -> int:
     import importlib.util
     import subprocess
 
+    from .app import CULL_IDLE_SECONDS, MAX_KERNELS, voila_command
+    from .notebooks import checkout_notebooks, ensure_notebook
+
     if importlib.util.find_spec("voila") is None:
         raise ValueError("the teaching app needs Voila: .venv/bin/python -m pip install -e '.[app]'")
-    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "00_explore.ipynb"
-    if not notebook.is_file():
-        raise ValueError(f"{notebook} not found: pbm app runs from a checkout of pbm-workbench")
-    print(f"serving the explorer without code at http://{args.ip}:{args.port}/ (Ctrl-C stops it)")
-    command = [sys.executable, "-m", "voila", str(notebook), f"--port={args.port}", f"--Voila.ip={args.ip}"]
-    return subprocess.call(command + ([] if args.browser else ["--no-browser"]))
+    notebook = checkout_notebooks() / "00_explore.ipynb"
+    if not notebook.with_suffix(".py").is_file():
+        raise ValueError(f"{notebook.with_suffix('.py')} not found: pbm app runs from a checkout of pbm-workbench")
+    ensure_notebook(notebook)  # the working copy of the tracked script
+    max_kernels = getattr(args, "max_kernels", None) or MAX_KERNELS
+    idle = getattr(args, "idle_seconds", None) or CULL_IDLE_SECONDS
+    command = voila_command(notebook, port=args.port, ip=args.ip, browser=args.browser, max_kernels=max_kernels,
+                            cull_idle_seconds=idle)
+    print(f"serving the explorer without code at http://{args.ip}:{args.port}/ (Ctrl-C stops it); at most "
+          f"{max_kernels} pages at once, a page idle for {idle // 60} min is closed")
+    return subprocess.call(command)
 
 
 def _report(args) -> int:

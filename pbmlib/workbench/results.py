@@ -201,7 +201,8 @@ def write_study(output_dir: str | os.PathLike, parameters: dict, table, records:
         write_bytes_atomic(out / TRAINING_NAME, (json.dumps(to_json_value(trainings), indent=1) + "\n").encode())
         from .plotting import save_training_figures
 
-        figures = save_training_figures(trainings, out)
+        figures = save_training_figures(trainings, out, dataset=parameters.get("dataset"),
+                                        model=parameters.get("model_name"))
     audits = [(label, split, a) for label, r in records.items() for split, a in enumerate(r.get("audits", []))]
     if audits:
         for name, key in (("attacks.csv", "attacks"), ("per_class.csv", "per_class")):
