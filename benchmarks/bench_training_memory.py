@@ -7,7 +7,7 @@ store holds them, and each training runs in its own process, whose peak resident
 (``ru_maxrss`` from ``os.wait4``) is read after it exits. Two paths, measured in the
 same run:
 
-- streaming: ``pbmlib.learn.training.train_and_evaluate("small_cnn", ...)`` on the memory
+- streaming: ``pbmlib.learn.training.train_and_evaluate(..., model_name="small_cnn")`` on the memory
   map, 1 epoch, batch 32 (float32 batches made on the fly);
 - whole-set float (baseline; ``--no-baseline`` skips it): the earlier code path, the set
   converted to float32 up front and handed to ``model.fit`` as arrays.
@@ -88,7 +88,7 @@ def child(path: str, folder: Path, batch_size: int) -> None:
     y_test = np.load(folder / "test_labels.npy")
     t0 = time.perf_counter()
     if path == "streaming":
-        record = train_and_evaluate("small_cnn", (x, y), (x_test, y_test), epochs=1, batch_size=batch_size, seed=0)
+        record = train_and_evaluate((x, y), (x_test, y_test), epochs=1, batch_size=batch_size, seed=0, model_name="small_cnn")
         accuracy = record["test_accuracy_mean"]
     else:  # the pre-streaming path: whole set in float32, arrays to model.fit
         from pbmlib.learn.models import build_model

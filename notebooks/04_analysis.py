@@ -34,7 +34,7 @@ study.to_csv(out / "study_rows.csv", index=False)
 figures = Figures(out)
 n_mixing = mixing["run_id"].nunique() if len(mixing) else 0
 n_study = study["run_id"].nunique() if len(study) else 0
-say(f"This sweep holds {n_mixing} mixing run{'s' * (n_mixing != 1)} and {n_study} training or scorecard "
+say(f"This sweep holds {n_mixing} mixing run{'s' * (n_mixing != 1)} and {n_study} training or audit "
     f"run{'s' * (n_study != 1)} ({len(study)} rows).")
 
 # %% [markdown]
@@ -150,7 +150,7 @@ if len(points):
     show_table(analysis.privacy_table(points), "What each attack achieved on the released images, beside its "
                                                "chance, and the clean test accuracy.")
 else:
-    say("No scorecard runs (05_privacy, 06_schemes) in this sweep: no privacy figures.")
+    say("No audited runs (05_privacy, 06_schemes, 07_frontier) in this sweep: no privacy figures.")
 
 # %%
 summary = write_results(

@@ -24,44 +24,41 @@ matchers: list = ["pixel", "hog", "invariant", "mosaic", "blocks", "blocks_robus
 copies: list = ["exact", "jpeg95", "jpeg75"]  # what the attacker holds of the released set: lossless, or re-encoded
 inversion: bool = True  # also run the learned-inversion attack (chosen plaintext for keyed schemes)
 epochs: int = 12  # training epochs
-repeats: int = 2  # trainings per scheme
+repeats: int = 2  # trainings per scheme and split
+n_splits: int = 2  # independent splits, scheme seeds (keys) and training seeds: every figure has an interval
 test_fraction: float = 0.3  # held-out share
 seed: int = 0  # seed (and key) for the split, the protections and the training
 backup_dir: str = ""  # folder that makes the trainings resumable (a sweep gives each run one); "" for none
 output_dir: str = "papermill_runs/manual/06_schemes"  # where results.json, CSV and PNG go
 
 # %%
-import numpy as np
-
-import pbmlib
-from pbmlib.learn.studies import run_study, schemes_from_specs
+from pbmlib.learn.learner import KerasLearner
+from pbmlib.study import run_study, study_from_parameters
 from pbmlib.workbench.plotting import data_name, plot_privacy_utility, show_schemes
 from pbmlib.workbench.results import project_path, write_study
 
 parameters = dict(dataset=dataset, image_size=image_size, rgb=rgb, schemes=schemes, attack_block=attack_block,
-                  matchers=matchers, copies=copies, inversion=inversion, epochs=epochs, repeats=repeats,
-                  test_fraction=test_fraction, seed=seed, output_dir=output_dir)
+                  matchers=matchers, copies=copies, inversion=inversion, audit=True, epochs=epochs, repeats=repeats,
+                  n_splits=n_splits, test_fraction=test_fraction, seed=seed, output_dir=output_dir)
+plan = study_from_parameters(parameters)
+data, test = plan.load()
 out = project_path(output_dir)
 out.mkdir(parents=True, exist_ok=True)
-data = pbmlib.load_dataset(dataset, size=image_size or None)
-if rgb and data.images.ndim == 3:
-    data = pbmlib.ImageSet(np.repeat(data.images[..., None], 3, axis=3), data.labels, data.files, data.description)
-built = schemes_from_specs(schemes)
-print(data.images.shape, [s.label for s in built])
-show_schemes({s.label: s.fit_protect(data.images, data.labels, seed=seed)[:4] for s in built},
+print(data.images.shape, [c.label for c in plan.conditions])
+show_schemes({c.label: c.scheme.fit_protect(data.images, data.labels, seed=seed)[:4] for c in plan.conditions},
              title=f"{data_name(dataset)}: the first images under each scheme").savefig(
     out / "schemes_examples.png", dpi=120)
 
 # %%
-table, records = run_study(data, built, scorecard=True, attack_block=attack_block, matchers=matchers, copies=copies,
-                           inversion=inversion, epochs=epochs, repeats=repeats, test_fraction=test_fraction, seed=seed,
-                           backup_dir=backup_dir or None, progress=True)
-columns = ["setting", "test_accuracy_mean", "test_accuracy_std", "accuracy_drop", "ssim_mean", "ssim_floor_mean",
-           "reid_top1", "reid_top1_attack", "membership_auc", "membership_auc_robust", "blocks_verbatim_fraction"]
-columns += [f"{m}_{c}" for c in copies if c != "exact" for m in ("reid_top1", "membership_auc_robust")]
+table, records = run_study(data, plan.conditions, test=test, seed=plan.seed,
+                           learner=KerasLearner(backup_dir=backup_dir or None), progress=True, **plan.options)
+columns = ["setting", "test_accuracy_mean", "test_accuracy_std", "accuracy_drop", "accuracy_drop_low",
+           "accuracy_drop_high", "ssim_mean", "ssim_floor_mean", "worst_reid_top1", "worst_reid_attack",
+           "worst_membership_auc", "worst_membership_attack", "blocks_verbatim_fraction"]
+columns += [f"{m}_{c}" for c in copies if c != "exact" for m in ("worst_reid_top1", "worst_membership_auc")]
 table[[c for c in columns if c in table]].round(3)
 
 # %%
-plot_privacy_utility(table, title=f"Clean test accuracy against re-identification, small CNN on "
-                                  f"{data_name(dataset)}").savefig(out / "privacy_utility.png", dpi=120)
+plot_privacy_utility(table, x="worst_reid_top1", title=f"Clean test accuracy against re-identification, small CNN "
+                     f"on {data_name(dataset)}").savefig(out / "privacy_utility.png", dpi=120)
 print("wrote", write_study(out, parameters, table, records))

@@ -59,11 +59,13 @@ def test_the_calibrated_worst_case_is_at_chance_on_a_release_that_leaks_nothing(
 
 
 def test_an_attack_below_chance_is_reported_as_such(faces):
-    """The release holds the non-members: membership scores point the wrong way, and say so."""
+    """The release carries the non-members (same-label held-out images), not the members: membership
+    scores point the wrong way, and the audit says so instead of flipping them."""
     x, y, xt, yt = faces
-    scheme = get_scheme("none").fit(xt, yt)
-    a = audit(scheme, x[:len(xt)], y[:len(xt)], xt, non_members=x[len(xt):], non_member_labels=y[len(xt):],
-              seed=0, **FAST)
+    rng = np.random.default_rng(0)
+    carried = np.array([rng.choice(np.flatnonzero(yt == label)) for label in y])
+    scheme = get_scheme("none").fit(x, y)
+    a = audit(scheme, x, y, xt[carried], non_members=xt, non_member_labels=yt, seed=0, **FAST)
     assert a.fields["worst_membership_auc"] < 0.5
 
 
@@ -82,8 +84,8 @@ def test_copies_and_low_fpr_fields_say_what_they_hold(faces):
     f = a.fields
     assert f["worst_membership_auc_jpeg75"] > 0.8 and "worst_reid_top1_jpeg75" in f
     assert AUDIT_FIELDS["worst_membership_auc_jpeg75"].endswith(COPY_KINDS["jpeg75"].description)
-    # 30 non-members on the evaluation half resolve neither 0.1 % nor 1 %: the TPR is at 1/30, said so
-    assert f["worst_membership_tpr_at_1pct_fpr"] is None and f["worst_membership_low_fpr"] == pytest.approx(1 / 30)
+    # 60 non-members (each reports once, cross-fitted) resolve neither 0.1 % nor 1 %: the TPR is at 1/60, said so
+    assert f["worst_membership_tpr_at_1pct_fpr"] is None and f["worst_membership_low_fpr"] == pytest.approx(1 / 60)
     assert set(a.attacks["copy"]) == {"exact", "jpeg75"} and a.attacks["chosen"].sum() >= 4
     assert len(a.roc["exact"][0]) == len(a.roc["exact"][1]) > 2
 
@@ -147,3 +149,9 @@ def test_learned_inversion_undoes_a_learnable_transform_and_joins_the_audit():
               **{**FAST, "matchers": ("pixel",), "likelihood": False})
     reid = a.attacks.query("task == 'reid'").set_index("attack")["evaluation"]
     assert reid["pixel"] < 0.2 and reid["inverted"] > 0.9 and a.fields["worst_reid_attack"] == "inverted"
+
+
+def test_large_sets_ask_about_a_sample_against_the_whole_release(faces):
+    f = run("pbm", faces, max_candidates=40).fields
+    assert f["n_members"] == 40 and f["n_non_members"] == 40  # stratified samples of 140 and 60
+    assert f["worst_membership_auc"] > 0.9 and f["worst_reid_top1"] > 0.9

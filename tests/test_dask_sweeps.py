@@ -303,3 +303,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_queued_runs_on_a_cluster_and_records_what_finished(tmp_path, cluster):
+    """Issue 20 case 5 on Dask: the futures of queued runs are cancelled; the record says exactly which
+    runs are finished (read back from the folder: a run already executing on a worker may still land)."""
+    address, _ = cluster
+    slow = write_notebook(tmp_path)
+    stages = [{"name": "slow", "notebook": str(slow), "parameters": {"seed": 3},
+               "grid": {"delay": [6.0, 6.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}}]
+    path = config(tmp_path, tmp_path / "runs", slow, stages)
+    sweep_dir = tmp_path / "runs" / "mini"
+    proc = subprocess.Popen([sys.executable, "-m", "pbmlib.workbench.cli", "sweep", str(path), "--quiet",
+                             "--scheduler", address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while len(list((sweep_dir / ".work").glob("slow__delay-6.0*/*/slow.ipynb"))) < 1:
+            assert time.time() < deadline and proc.poll() is None, "the sweep did not start on the cluster"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "interrupted:" in err
+    on_disk = sorted(p.parent.name for p in sweep_dir.glob("*/run.json"))
+    record = json.loads(next((sweep_dir / "sweeps").glob("*.json")).read_text())
+    assert record["status"] == "interrupted" and sorted(record["finished"]) == on_disk
+    assert len(on_disk) < 8  # the queued runs were cancelled, not run

@@ -130,7 +130,7 @@ def test_cli_schemes_by_name(tmp_path, capsys):
 
     rows = read_results(tmp_path / "results.json")["rows"]
     assert [row["setting"] for row in rows] == ["none", "pbm block=6x6", "blur sigma=1.5"]
-    assert rows[1]["reid_top1"] is not None and rows[0]["test_accuracy_mean"] is not None
+    assert rows[1]["worst_reid_top1"] is not None and rows[0]["test_accuracy_mean"] is not None
     assert (tmp_path / "study.csv").read_text().count("\n") == 4
     with pytest.raises(SystemExit):
         main(["schemes", "rot13"])

@@ -386,3 +386,39 @@ def test_an_internal_error_is_one_line_exit_1(src, tmp_path, monkeypatch, capsys
     assert main(["mix", str(src), str(tmp_path / "dst"), "--block", "8x8", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("pbm mix: internal error: TypeError: unexpected thing") and err.count("\n") == 1
+
+
+# --- issue 25: command-line edges ---------------------------------------------------------------
+
+def test_an_unknown_option_is_reported_as_unknown_not_as_a_missing_one(src, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["mix", str(src), str(tmp_path / "d"), "--block-size", "16x16"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --block-size (did you mean --block?)" in err and "required" not in err
+
+
+def test_errors_speak_in_flags_and_jpg_is_jpeg(tmp_path, capsys):
+    mixed = tmp_path / "mixed"
+    for label, shape in (("a", (8, 8)), ("b", (8, 12))):
+        (mixed / label).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.zeros(shape, np.uint8)).save(mixed / label / f"{i}.png")
+    assert main(["mix", str(mixed), str(tmp_path / "d"), "--block", "4x4", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--size HEIGHTxWIDTH" in err and "size=(" not in err and "mode='" not in err
+    same = make_src(tmp_path / "same")
+    assert main(["mix", str(same), str(tmp_path / "j"), "--block", "8x8", "--format", "jpg", "--quiet"]) == 0
+    assert json.loads((tmp_path / "j" / "release.json").read_text())["image_format"]["format"] == "jpeg"
+
+
+def test_case_8_report_of_a_damaged_record_is_one_line(tmp_path, capsys):
+    from pbmlib.workbench import report
+
+    sweep = tmp_path / "sweep"
+    (sweep / "sweeps").mkdir(parents=True)
+    (sweep / "sweeps" / "20260101T000000Z.json").write_text('{"config": "not a mapping", "versions": 3}')
+    assert main(["report", str(sweep)]) == 2  # no analysis notebook: one line, not an AttributeError
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no executed analysis notebook" in err and "internal error" not in err
+    assert report._latest_record(sweep) == {}  # the damaged record is left out, not trusted

@@ -4,6 +4,7 @@ release whose mechanism they know, and are at chance on a release independent of
 import numpy as np
 import pytest
 
+from pbmlib.data.augmentation import Augmentation
 from pbmlib.privacy.likelihood import likelihood_scores
 from pbmlib.privacy.mechanism import Mechanism, Noise
 from pbmlib.privacy.statistics import roc_auc
@@ -70,6 +71,6 @@ def test_reidentification_ranks_the_source_first(pool):
 def test_a_mechanism_without_a_comparable_feature_is_refused(pool):
     images, labels, _ = pool
     with pytest.raises(ValueError, match="leaves no feature"):
-        likelihood_scores(Mechanism(augmented=True), images[:4], labels[:4], images, labels)
+        likelihood_scores(Mechanism(augmentation=Augmentation()), images[:4], labels[:4], images, labels)
     with pytest.raises(ValueError, match="differ in image shape"):
         likelihood_scores(Mechanism(), images[:4, :10], labels[:4], images, labels)

@@ -65,14 +65,14 @@ def test_collect_results_reads_every_kind_by_stage(tmp_path):
     for run_id, stage in (("privacy", "privacy"), ("schemes", "schemes")):  # 05 and 06 alike
         fake_run(tmp_path, run_id, stage, "study", {"seed": 0},
                  rows=[study_row(), study_row(setting="pbm block=5x5", scheme="pbm", reference=False, n_blocks=25,
-                                              reid_top1=0.9, reid_top1_attack="blocks")])
+                                              worst_reid_top1=0.9, worst_reid_attack="blocks")])
     write_results(tmp_path / ".work" / "half", "mixing", {}, **MIXING)  # unfinished: no run.json
     tables = collect_results(tmp_path)
     assert len(tables["mixing"]) == 1 and "output_dir" not in tables["mixing"]
     assert tables["mixing"]["dataset"].tolist() == ["faces"]
     study = tables["study"]
     assert len(study) == 4 and set(study["stage"]) == {"privacy", "schemes"}
-    assert study.loc[study["scheme"] == "pbm", "reid_top1"].tolist() == [0.9, 0.9]
+    assert study.loc[study["scheme"] == "pbm", "worst_reid_top1"].tolist() == [0.9, 0.9]
 
 
 def test_relative_output_paths_resolve_against_the_checkout(tmp_path, monkeypatch):

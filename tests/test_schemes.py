@@ -446,8 +446,8 @@ def test_each_scheme_trains_the_small_cnn_above_chance(name):
     tr, te = stratified_split(faces.labels, seed=0)
     scheme = get_scheme(name)
     train = (scheme.fit_protect(images[tr], faces.labels[tr], seed=0), faces.labels[tr])
-    record = train_and_evaluate("small_cnn", train, (scheme.protect_test(images[te]), faces.labels[te]), epochs=10,
-                                seed=0, adaptation=scheme.adaptation)
+    record = train_and_evaluate(train, (scheme.protect_test(images[te]), faces.labels[te]), epochs=10,
+                                seed=0, adaptation=scheme.adaptation, model_name="small_cnn")
     assert record["test_accuracy_mean"] > 0.7  # chance is 0.5
 
 

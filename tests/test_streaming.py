@@ -162,13 +162,13 @@ def test_same_seed_same_history_from_a_memmap_or_an_array(tmp_path):
     x, y = _toy_set()
     mm = _memmap(tmp_path, x)
     options = dict(epochs=2, seed=5, augment=Augmentation(mode="offline"))
-    a = train_and_evaluate("small_cnn", (x[:150], y[:150]), (x[150:], y[150:]), **options)
-    b = train_and_evaluate("small_cnn", (mm, y), (mm, y), train_index=np.arange(150),
-                           test_index=np.arange(150, 200), **options)
+    a = train_and_evaluate((x[:150], y[:150]), (x[150:], y[150:]), **options, model_name="small_cnn")
+    b = train_and_evaluate((mm, y), (mm, y), train_index=np.arange(150),
+                           test_index=np.arange(150, 200), **options, model_name="small_cnn")
     assert a["runs"][0]["history"] == b["runs"][0]["history"]
     assert a["test_accuracy_mean"] == b["test_accuracy_mean"]
     assert b["parameters"]["n_train"] == 150 and b["runs"][0]["n_train_images"] == 300
-    c = train_and_evaluate("small_cnn", (x[:150], y[:150]), (x[150:], y[150:]), **{**options, "seed": 6})
+    c = train_and_evaluate((x[:150], y[:150]), (x[150:], y[150:]), **{**options, "seed": 6}, model_name="small_cnn")
     assert c["runs"][0]["history"] != a["runs"][0]["history"]
 
 
@@ -183,9 +183,9 @@ _TRAINING_SCRIPT = textwrap.dedent("""
     x[y == 1, :8] //= 3
     backup_dir, pause, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
     options = dict(epochs=4, seed=1, batch_size=16)
-    record = train_and_evaluate("small_cnn", (x[:150], y[:150]), (x[150:], y[150:]), backup_dir=backup_dir,
-                                progress=lambda run, epoch, logs: time.sleep(pause), **options)
-    reference = train_and_evaluate("small_cnn", (x[:150], y[:150]), (x[150:], y[150:]), **options)
+    record = train_and_evaluate((x[:150], y[:150]), (x[150:], y[150:]), backup_dir=backup_dir,
+                                progress=lambda run, epoch, logs: time.sleep(pause), **options, model_name="small_cnn")
+    reference = train_and_evaluate((x[:150], y[:150]), (x[150:], y[150:]), **options, model_name="small_cnn")
     with open(out, "w") as fh:
         json.dump({"resumed": record, "reference": reference}, fh)
 """)

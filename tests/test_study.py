@@ -139,7 +139,12 @@ def test_the_study_never_branches_on_a_scheme_name():
 def test_training_through_keras_with_augmentation_and_model_membership(faces):
     pbm = get_scheme("pbm", block=(5, 5))
     conditions = [get_scheme("none"), pbm, (pbm, Augmentation(mode="offline"))]
-    table, records = run_study(faces, conditions, epochs=1, repeats=2, model_membership=True, seed=0)
+    from pbmlib.learn.learner import KerasLearner
+
+    table, records = run_study(faces, conditions, epochs=1, repeats=2, model_membership=True, seed=0,
+                               learner=KerasLearner())
+    with pytest.raises(ValueError, match="needs a learner"):
+        run_study(faces, conditions, epochs=1)
     assert list(records) == ["none", "pbm block=5x5", "pbm block=5x5 +augment"]
     assert table["ssim_mean"].iloc[1] == table["ssim_mean"].iloc[2]  # one mixed set, with and without augmentation
     assert table["augment"].isna().tolist() == [True, True, False] and table["augment"].iloc[2] == "offline"

@@ -26,7 +26,7 @@ def test_encode_targets_refuses_unknown_test_labels():
 @pytest.mark.slow
 def test_small_cnn_learns_faces_and_repeats_give_mean_std(faces_split):
     train, test = faces_split
-    record = train_and_evaluate("small_cnn", train, test, epochs=8, repeats=2, seed=0)
+    record = train_and_evaluate(train, test, epochs=8, repeats=2, seed=0, model_name="small_cnn")
     assert record["test_accuracy_mean"] > 0.8  # chance is 0.5
     assert len(record["runs"]) == 2 and np.isfinite(record["test_accuracy_std"])
     accs = [r["test_accuracy"] for r in record["runs"]]
@@ -43,8 +43,8 @@ def test_small_cnn_learns_faces_and_repeats_give_mean_std(faces_split):
 def test_same_seed_same_result(faces_split):
     train, test = faces_split
     small = (train[0][::2], train[1][::2])
-    a = train_and_evaluate("small_cnn", small, test, epochs=2, seed=3)
-    b = train_and_evaluate("small_cnn", small, test, epochs=2, seed=3)
+    a = train_and_evaluate(small, test, epochs=2, seed=3, model_name="small_cnn")
+    b = train_and_evaluate(small, test, epochs=2, seed=3, model_name="small_cnn")
     assert a["runs"][0]["history"] == b["runs"][0]["history"]
     assert a["test_accuracy_mean"] == b["test_accuracy_mean"]
 
@@ -117,39 +117,39 @@ def _toy_set(n=120, seed=0):
 def test_train_and_evaluate_refusals(tmp_path):
     x, y = _toy_set()
     with pytest.raises(ValueError, match="train must be a pair"):
-        train_and_evaluate("small_cnn", x, (x, y))
+        train_and_evaluate(x, (x, y), model_name="small_cnn")
     with pytest.raises(ValueError, match="train labels must have shape"):
-        train_and_evaluate("small_cnn", (x, y[:10]), (x, y))
+        train_and_evaluate((x, y[:10]), (x, y), model_name="small_cnn")
     with pytest.raises(ValueError, match="test_index must"):
-        train_and_evaluate("small_cnn", (x, y), (x, y), test_index=[len(y)])
+        train_and_evaluate((x, y), (x, y), test_index=[len(y)], model_name="small_cnn")
     with pytest.raises(ValueError, match="progress must be"):
-        train_and_evaluate("small_cnn", (x, y), (x, y), progress="yes")
+        train_and_evaluate((x, y), (x, y), progress="yes", model_name="small_cnn")
     (tmp_path / "notes.txt").write_text("keep me")
     with pytest.raises(ValueError, match="backup_dir .* is not empty"):
-        train_and_evaluate("small_cnn", (x, y), (x, y), backup_dir=tmp_path)
+        train_and_evaluate((x, y), (x, y), backup_dir=tmp_path, model_name="small_cnn")
 
 
 @pytest.mark.slow
 def test_rows_by_index_progress_and_a_backup_of_other_settings(tmp_path):
     x, y = _toy_set()
     calls = []
-    record = train_and_evaluate("small_cnn", (x, y), (x, y), train_index=np.arange(90), test_index=np.arange(90, 120),
+    record = train_and_evaluate((x, y), (x, y), train_index=np.arange(90), test_index=np.arange(90, 120),
                                 epochs=2, seed=0, backup_dir=tmp_path / "backup",
-                                progress=lambda run, epoch, logs: calls.append((run, epoch, sorted(logs))))
+                                progress=lambda run, epoch, logs: calls.append((run, epoch, sorted(logs))), model_name="small_cnn")
     assert calls == [(0, 1, ["accuracy", "loss"]), (0, 2, ["accuracy", "loss"])]
     assert record["parameters"]["n_train"] == 90 and record["parameters"]["n_test"] == 30
-    copied = train_and_evaluate("small_cnn", (x[:90], y[:90]), (x[90:], y[90:]), epochs=2, seed=0)
+    copied = train_and_evaluate((x[:90], y[:90]), (x[90:], y[90:]), epochs=2, seed=0, model_name="small_cnn")
     assert copied["runs"][0]["history"] == record["runs"][0]["history"]
     assert record["runs"][0]["resumed_from_epoch"] == 0
-    again = train_and_evaluate("small_cnn", (x, y), (x, y), train_index=np.arange(90), test_index=np.arange(90, 120),
-                               epochs=2, seed=0, backup_dir=tmp_path / "backup")
+    again = train_and_evaluate((x, y), (x, y), train_index=np.arange(90), test_index=np.arange(90, 120),
+                               epochs=2, seed=0, backup_dir=tmp_path / "backup", model_name="small_cnn")
     assert again["runs"] == record["runs"]  # the finished run's record, not a new training
     with pytest.raises(ValueError, match="other settings or data"):
-        train_and_evaluate("small_cnn", (x, y), (x, y), train_index=np.arange(90), test_index=np.arange(90, 120),
-                           epochs=3, seed=0, backup_dir=tmp_path / "backup")
+        train_and_evaluate((x, y), (x, y), train_index=np.arange(90), test_index=np.arange(90, 120),
+                           epochs=3, seed=0, backup_dir=tmp_path / "backup", model_name="small_cnn")
     with pytest.raises(ValueError, match="other settings or data"):
-        train_and_evaluate("small_cnn", (255 - x, y), (x, y), train_index=np.arange(90),
-                           test_index=np.arange(90, 120), epochs=2, seed=0, backup_dir=tmp_path / "backup")
+        train_and_evaluate((255 - x, y), (x, y), train_index=np.arange(90),
+                           test_index=np.arange(90, 120), epochs=2, seed=0, backup_dir=tmp_path / "backup", model_name="small_cnn")
 
 
 @pytest.mark.slow
@@ -165,10 +165,10 @@ def test_an_interrupted_training_resumes_as_if_never_stopped(tmp_path):
             raise Interrupted
 
     with pytest.raises(Interrupted):  # raised before epoch 2's backup: it is trained again
-        train_and_evaluate("small_cnn", (x[:90], y[:90]), (x[90:], y[90:]), backup_dir=tmp_path,
-                           progress=stop_after_two, **options)
-    resumed = train_and_evaluate("small_cnn", (x[:90], y[:90]), (x[90:], y[90:]), backup_dir=tmp_path, **options)
-    plain = train_and_evaluate("small_cnn", (x[:90], y[:90]), (x[90:], y[90:]), **options)
+        train_and_evaluate((x[:90], y[:90]), (x[90:], y[90:]), backup_dir=tmp_path,
+                           progress=stop_after_two, **options, model_name="small_cnn")
+    resumed = train_and_evaluate((x[:90], y[:90]), (x[90:], y[90:]), backup_dir=tmp_path, **options, model_name="small_cnn")
+    plain = train_and_evaluate((x[:90], y[:90]), (x[90:], y[90:]), **options, model_name="small_cnn")
     assert resumed["runs"][0]["resumed_from_epoch"] == 1
     assert resumed["runs"][0]["history"] == plain["runs"][0]["history"]
     assert resumed["test_accuracy_mean"] == plain["test_accuracy_mean"]

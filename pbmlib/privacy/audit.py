@@ -5,18 +5,22 @@ random streams), the originals and their labels, the release, and images that we
 in it. It runs every attack of the workbench against the release as the attacker holds
 it (the exact files, or lossy copies):
 
-- membership (was a candidate in the set?): identical and robust block matching, the
-  adaptive suite (:mod:`.adaptive`), the mechanism-aware likelihood-ratio attack
-  (:mod:`.likelihood`) and its shadow-calibrated variant (the attacker runs the published
-  algorithm on candidate subsets with their own randomness, offline LiRA-style);
-- re-identification (which original does a released image carry?): the matchers
-  (:mod:`.matchers`), reassembly, the learned inversion when given, the adaptive suite,
-  the likelihood attack.
+- membership (was a candidate in the set?): the mechanism-aware likelihood-ratio attacks
+  (:mod:`.likelihood`: the mixture read-out, the one-to-one assignment of released images
+  to candidates, a shadow-calibrated variant for which the attacker runs the published
+  algorithm on candidate subsets with their own randomness, the sum query for averages;
+  :mod:`.transform_search` for a public augmentation), identical and robust block
+  matching, the adaptive suite (:mod:`.adaptive`);
+- re-identification (which original does a released image carry?): the likelihood and
+  transform-search attacks, the matchers (:mod:`.matchers`), reassembly, the learned
+  inversion when given, the adaptive suite.
 
-Honest figures. **Worst case**: the strongest attack is chosen on a calibration half of
-the candidates and reported on the other half (the maximum of many attacks on one set is
-biased upwards). Every figure is a **lower bound** on what an attacker achieves: a
-stronger attack may exist. **Intervals**: bootstrap for AUC and TPR, for the
+Honest figures. **Worst case**: the maximum of many attacks on one set is biased
+upwards, so the audit cross-fits: the attack chosen on one half of the candidates is
+reported on the other, both ways (every candidate reports once, no choice sees its own
+report); on a half, the mechanism-aware attacks (listed first) are kept unless another
+beats them by more than ``selection_tolerance``. Every figure is a **lower bound** on what
+an attacker achieves: a stronger attack may exist. **Intervals**: bootstrap for AUC and TPR, for the
 re-identification credit; membership TPR at 0.1 % and 1 % FPR only where the non-members
 resolve them (:func:`.statistics.low_fpr_rates`). **Re-identification that means
 something for every scheme**: per original, does the attacker's best-ranked released
@@ -41,10 +45,12 @@ from .._validation import (Settings, check_bool, check_images, check_labels, che
 from .adaptive import MEMBERSHIP_ATTACKS, REID_ATTACKS, adaptive_membership_scores, adaptive_reid_distances
 from .attacks import membership_scores, reassemble
 from .copies import COPY_KINDS, attacker_copy, check_copies
-from .likelihood import likelihood_scores
+from .likelihood import likelihood_scores, sum_query_membership
 from .matchers import available_matchers, pairwise_distances
 from .similarity import psnr_scores, same_label_partners, ssim_scores
-from .statistics import LOW_FPRS, auc_interval, bootstrap_interval, low_fpr_rates, roc_auc, roc_curve
+from .statistics import (LOW_FPRS, auc_interval, bootstrap_interval, low_fpr_rates, roc_auc, roc_curve,
+                         wilson_interval)
+from .transform_search import transform_search_scores
 
 __all__ = ["AttackSettings", "Audit", "audit", "combine_audits", "AUDIT_FIELDS", "copy_suffix"]
 
@@ -73,9 +79,17 @@ class AttackSettings(Settings):
     inversion_epochs : int, default=60
     attack_block : (int, int), optional
         The attacker's block guess for schemes without geometry of their own.
+    max_candidates : int, optional
+        Ask about at most this many members and this many non-members (a stratified random
+        sample of each; the release and the re-identification gallery stay whole): for large
+        sets, where every attack compares every candidate with every released image.
     calibration_fraction : float, default=0.5
-        Share of the candidates (and originals) that choose the strongest attack; the rest
-        report it.
+        Share of the candidates (and originals) in the first half; the attack chosen on each
+        half is reported on the other (cross-fitting: every candidate reports once).
+    selection_tolerance : float, default=0.02
+        On a half, the first attack listed (the mechanism-aware ones come first) within this
+        of the best figure is chosen: selection among near-equal attacks adds noise, not
+        strength.
     n_boot : int, default=1000
         Bootstrap replicates of every interval.
     level : float, default=0.95
@@ -91,7 +105,9 @@ class AttackSettings(Settings):
     inversion: bool = False
     inversion_epochs: int = 60
     attack_block: tuple | None = None
+    max_candidates: int | None = None
     calibration_fraction: float = 0.5
+    selection_tolerance: float = 0.02
     n_boot: int = 1000
     level: float = 0.95
 
@@ -108,8 +124,12 @@ class AttackSettings(Settings):
         set_field(self, "inversion_epochs", check_positive_int(self.inversion_epochs, name="inversion_epochs"))
         if self.attack_block is not None:
             set_field(self, "attack_block", check_pair(self.attack_block, name="attack_block"))
+        if self.max_candidates is not None:
+            set_field(self, "max_candidates", check_positive_int(self.max_candidates, name="max_candidates"))
         set_field(self, "calibration_fraction", check_real(self.calibration_fraction, name="calibration_fraction",
                                                            low=0.0, high=1.0, low_open=True, high_open=True))
+        set_field(self, "selection_tolerance", check_real(self.selection_tolerance, name="selection_tolerance",
+                                                         low=0.0, high=0.5))
         set_field(self, "n_boot", check_positive_int(self.n_boot, name="n_boot"))
         set_field(self, "level", check_real(self.level, name="level", low=0.5, high=1.0, high_open=True))
 
@@ -137,7 +157,7 @@ _EXACT_FIELDS = {
                                 "(counts coincidences too: see blocks_verbatim_floor)",
     "blocks_verbatim_floor": "the same share for non-members: coincidental equality",
     "blocks_copied_estimate": "share of original blocks really copied: (fraction - floor) / (1 - floor), clipped",
-    "worst_membership_calibration_auc": "the chosen membership attack's AUC on the calibration half",
+    "worst_membership_calibration_auc": "the chosen membership attacks' AUC on the halves that chose them",
     "worst_membership_tpr_at_low_fpr": f"the chosen membership attack's TPR at {_LOW} FPR where the non-members "
                                        f"resolve it, else at 1/non-members (worst_membership_low_fpr says which)",
     "worst_membership_low_fpr": "the FPR worst_membership_tpr_at_low_fpr was measured at",
@@ -156,15 +176,15 @@ _EXACT_FIELDS = {
 }
 _PER_COPY = {
     "worst_membership_auc": "a lower bound on what an attacker achieves: the membership AUC (0.5 = chance; "
-                            "below 0.5 the scores point the wrong way) of the attack that was strongest on the "
-                            "calibration half, measured on the evaluation half",
+                            "below 0.5 the scores point the wrong way) of the attack chosen on one half of the "
+                            "candidates, measured on the other (cross-fitted both ways), mean over splits",
     "worst_membership_auc_low": "lower end of its 95 % bootstrap interval",
     "worst_membership_auc_high": "upper end",
     "worst_membership_attack": "which attack that was",
     "worst_reid_top1": "a lower bound on what an attacker achieves: per original, the share of its content in "
                        "the released image the attacker ranks first, against the largest share any released "
-                       "image holds (1 = finds the image carrying it); the attack strongest on the calibration "
-                       "half, measured on the evaluation half",
+                       "image holds (1 = finds the image carrying it); the attack chosen on one half of the "
+                       "originals, measured on the other (cross-fitted both ways), mean over splits",
     "worst_reid_top1_low": "lower end of its 95 % bootstrap interval",
     "worst_reid_top1_high": "upper end",
     "worst_reid_attack": "which attack that was",
@@ -214,14 +234,6 @@ def _halves(labels: np.ndarray, n: int, fraction: float, rng) -> np.ndarray:
     return calibration
 
 
-def _tied_credit(scores: np.ndarray, credit: np.ndarray) -> np.ndarray:
-    """Per column, the mean credit over the rows tied for the best score (ties count against the attacker
-    as random tie-breaking would)."""
-    best = np.nanmax(np.where(np.isfinite(scores), scores, -np.inf), axis=0)
-    tied = scores >= best[None, :]
-    return (credit * tied).sum(axis=0) / np.maximum(tied.sum(axis=0), 1)
-
-
 @dataclasses.dataclass
 class _Release:
     """What every attack needs of one copy of one release."""
@@ -229,6 +241,7 @@ class _Release:
     held: np.ndarray
     labels: np.ndarray
     originals: np.ndarray
+    asked: np.ndarray  # the members asked about (indices of originals), first among the candidates
     candidates: np.ndarray
     candidate_labels: np.ndarray
     block: tuple | None
@@ -240,9 +253,24 @@ class _Release:
 
 
 def _membership_attacks(release: _Release, settings: AttackSettings) -> dict:
-    """name -> scores of every candidate (higher = member)."""
+    """name -> scores of every candidate (higher = member). The mechanism-aware attacks come first: a tie
+    on the calibration half goes to the attack built from the scheme's published mechanism."""
     out = {}
-    cands, held, block = release.candidates, release.held, release.block
+    cands, held, block, mechanism = release.candidates, release.held, release.block, release.mechanism
+    if settings.likelihood and mechanism.augmented and mechanism.unit is not None:
+        found = transform_search_scores(mechanism, held, release.labels, cands, release.candidate_labels)
+        out["transform search assignment"], out["transform search"] = found.membership_assignment, found.membership
+    if settings.likelihood and _likelihood_applies(mechanism):
+        found = likelihood_scores(mechanism, held, release.labels, cands, release.candidate_labels,
+                                  copy_scale=release.tolerance)
+        if found.membership_assignment is not None:
+            out["likelihood assignment"] = found.membership_assignment
+        out["likelihood"] = found.membership
+        if settings.shadow_releases:
+            out["likelihood shadow-calibrated"] = _shadow_calibrated(release, out["likelihood"],
+                                                                     settings.shadow_releases)
+        if mechanism.average > 1:
+            out["sum query"] = sum_query_membership(held, release.labels, cands, release.candidate_labels)
     if block is not None:
         out["blocks exact"] = membership_scores(cands, held, block=block)
         out["blocks robust"] = membership_scores(cands, held, block=block, method="robust")
@@ -250,16 +278,12 @@ def _membership_attacks(release: _Release, settings: AttackSettings) -> dict:
         for name, attack in MEMBERSHIP_ATTACKS.items():
             if block is not None or not attack.needs_block:
                 out[f"adaptive {name}"] = adaptive_membership_scores(cands, held, attack=name, block=block)
-    if settings.likelihood and _likelihood_applies(release.mechanism):
-        out["likelihood"] = likelihood_scores(release.mechanism, held, release.labels, cands, release.candidate_labels,
-                                              copy_scale=release.tolerance).membership
-        if settings.shadow_releases:
-            out["likelihood shadow-calibrated"] = _shadow_calibrated(release, out["likelihood"],
-                                                                     settings.shadow_releases)
     return out
 
 
 def _likelihood_applies(mechanism) -> bool:
+    """Whether the likelihood attacks have a feature to compare: not after augmentation (the transform
+    search reads that) and not through a key that leaves the raw pixels (the learned inversion does)."""
     return not mechanism.augmented and not (mechanism.keyed and mechanism.feature == "pixels")
 
 
@@ -270,7 +294,7 @@ def _shadow_calibrated(release: _Release, real: np.ndarray, k: int) -> np.ndarra
     rng = check_rng(release.seed)
     n = len(release.candidates)
     out_scores = [[] for _ in range(n)]
-    share = len(release.originals) / n
+    share = len(release.asked) / n  # the members' share of the pool, as in the real release
     for _ in range(k):  # k shadow releases, each one vectorised likelihood pass
         chosen = rng.random(n) < share
         if chosen.sum() < 2:
@@ -289,9 +313,18 @@ def _shadow_calibrated(release: _Release, real: np.ndarray, k: int) -> np.ndarra
 
 
 def _reid_attacks(release: _Release, settings: AttackSettings) -> dict:
-    """name -> scores (released x originals, higher = more alike)."""
+    """name -> scores (released x originals, higher = more alike), the mechanism-aware attacks first."""
     out = {}
-    held, originals, block = release.held, release.originals, release.block
+    held, originals, block, mechanism = release.held, release.originals, release.block, release.mechanism
+    if settings.likelihood and mechanism.augmented and mechanism.unit is not None:
+        found = transform_search_scores(mechanism, held, release.labels, originals, release.labels)
+        out["transform search assignment"], out["transform search"] = found.reid_assignment, found.reid
+    if settings.likelihood and _likelihood_applies(mechanism):
+        found = likelihood_scores(mechanism, held, release.labels, originals, release.labels,
+                                  copy_scale=release.tolerance)
+        if found.reid_assignment is not None:
+            out["likelihood assignment"] = found.reid_assignment
+        out["likelihood"] = found.reid
     for matcher in available_matchers(settings.matchers, block=block):
         out[matcher] = -pairwise_distances(held, originals, matcher=matcher, block=block)
     if settings.reassembly and block is not None:
@@ -303,10 +336,6 @@ def _reid_attacks(release: _Release, settings: AttackSettings) -> dict:
         for name, attack in REID_ATTACKS.items():
             if block is not None or not attack.needs_block:
                 out[f"adaptive {name}"] = -adaptive_reid_distances(held, originals, attack=name, block=block)
-    if settings.likelihood and _likelihood_applies(release.mechanism):
-        scores = likelihood_scores(release.mechanism, held, release.labels, originals, release.labels,
-                                   copy_scale=release.tolerance)
-        out["likelihood"] = scores.reid
     return out
 
 
@@ -351,23 +380,25 @@ def audit(scheme, originals, labels, protected, *, non_members, non_member_label
     check_labels(non_member_labels, len(non_members))
     labels, non_member_labels = np.asarray(labels), np.asarray(non_member_labels)
     n = len(originals)
-    shares = _dense_shares(shares, n)
+    shares = _sparse_shares(shares, n)
     halves_seed, boot_seed, shadow_seed = spawn_seeds(seed, 3)
     rng = np.random.default_rng(halves_seed)
-    member_calibration = _halves(labels, n, settings.calibration_fraction, rng)
-    non_member_calibration = _halves(non_member_labels, len(non_members), settings.calibration_fraction, rng)
+    asked = _sample(labels, settings.max_candidates, rng)
+    asked_non = _sample(non_member_labels, settings.max_candidates, rng)
+    member_calibration = _halves(labels[asked], len(asked), settings.calibration_fraction, rng)
+    non_member_calibration = _halves(non_member_labels[asked_non], len(asked_non), settings.calibration_fraction, rng)
     block = scheme.attack_block(originals.shape[1:]) or (
         None if settings.attack_block is None else check_pair(settings.attack_block, name="attack_block"))
     mechanism = scheme.mechanism()
-    candidates = np.concatenate([originals, non_members])
-    candidate_labels = np.concatenate([labels, non_member_labels])
-    fields = {"mechanism": mechanism.describe(), "n_members": n, "n_non_members": len(non_members),
+    candidates = np.concatenate([originals[asked], non_members[asked_non]])
+    candidate_labels = np.concatenate([labels[asked], non_member_labels[asked_non]])
+    fields = {"mechanism": mechanism.describe(), "n_members": len(asked), "n_non_members": len(asked_non),
               **_similarity(originals, protected, labels, non_members, block, seed)}
     rows, per_class, evidence, roc = [], [], {}, {}
     for kind in settings.copies:
-        release = _Release(attacker_copy(protected, kind), labels, originals, candidates, candidate_labels, block,
-                           scheme, mechanism, COPY_KINDS[kind].tolerance, inverted if kind == "exact" else None,
-                           shadow_seed)
+        release = _Release(attacker_copy(protected, kind), labels, originals, asked, candidates, candidate_labels,
+                           block, scheme, mechanism, COPY_KINDS[kind].tolerance,
+                           inverted if kind == "exact" else None, shadow_seed)
         found = _evaluate(release, settings, shares, member_calibration, non_member_calibration)
         for row in found["rows"]:
             rows.append({"copy": kind, **row})
@@ -380,13 +411,24 @@ def audit(scheme, originals, labels, protected, *, non_members, non_member_label
     return Audit(fields, pd.DataFrame(rows), per_class, evidence, roc)
 
 
-def _dense_shares(shares, n: int) -> np.ndarray:
+def _sample(labels: np.ndarray, most: int | None, rng) -> np.ndarray:
+    """Sorted indices of at most ``most`` images, every label keeping its share (all without ``most``)."""
+    if most is None or len(labels) <= most:
+        return np.arange(len(labels))
+    from ..data.split import stratified_subsample
+
+    return stratified_subsample(labels, most, seed=rng)
+
+
+def _sparse_shares(shares, n: int):
+    from scipy.sparse import csr_matrix, identity
+
     if shares is None:
-        return np.eye(n)
-    dense = shares.toarray() if hasattr(shares, "toarray") else np.asarray(shares, np.float64)
-    if dense.shape != (n, n):
-        raise ValueError(f"shares must be of shape ({n}, {n}) (released x originals), got {dense.shape}")
-    return dense
+        return identity(n, format="csr", dtype=np.float64)
+    found = csr_matrix(shares, dtype=np.float64)
+    if found.shape != (n, n):
+        raise ValueError(f"shares must be of shape ({n}, {n}) (released x originals), got {found.shape}")
+    return found
 
 
 def _similarity(originals, protected, labels, non_members, block, seed) -> dict:
@@ -406,107 +448,140 @@ def _similarity(originals, protected, labels, non_members, block, seed) -> dict:
     return out
 
 
+def _choose(figures: dict, tolerance: float) -> str:
+    """The first attack (in the listed order: the mechanism-aware ones first) within ``tolerance`` of the best
+    figure: a later attack must beat them clearly on the calibration half to be chosen."""
+    best = max(figures.values())
+    return next(name for name, value in figures.items() if value >= best - tolerance)
+
+
 def _evaluate(release: _Release, settings: AttackSettings, shares: np.ndarray, member_cal: np.ndarray,
               non_member_cal: np.ndarray) -> dict:
-    """Every attack on one copy: per-attack figures on both halves, the chosen ones' evidence."""
-    n = len(release.originals)
+    """Every attack on one copy, cross-fitted: the attack chosen on each half is reported on the other
+    (two directions), so every candidate reports once and no choice sees its own report."""
+    n = len(release.asked)
+    halves = ((member_cal, non_member_cal), (~member_cal, ~non_member_cal))
     rows, per_class = [], []
-    members_of = lambda scores, half: scores[:n][half]  # noqa: E731
-    non_members_of = lambda scores, half: scores[n:][half]  # noqa: E731
+    evidence = {"membership": [], "reid": [], "released_reid": []}
     membership = _membership_attacks(release, settings)
-    figures = {}
-    for name, scores in membership.items():
-        cal = roc_auc(members_of(scores, member_cal), non_members_of(scores, non_member_cal))
-        ev = roc_auc(members_of(scores, ~member_cal), non_members_of(scores, ~non_member_cal))
-        figures[name] = (cal, ev)
-    chosen_membership = max(figures, key=lambda k: figures[k][0]) if figures else None
-    for name, (cal, ev) in figures.items():
-        rows.append({"task": "membership", "attack": name, "calibration": cal, "evaluation": ev,
-                     "chosen": name == chosen_membership})
-    evidence = {"member_cal": member_cal, "labels": release.labels}
-    roc = None
-    if chosen_membership is not None:
-        scores = membership[chosen_membership]
-        evidence["membership"] = (chosen_membership, members_of(scores, ~member_cal),
-                                  non_members_of(scores, ~non_member_cal))
-        evidence["membership_cal_auc"] = figures[chosen_membership][0]
-        roc = roc_curve(*evidence["membership"][1:])
-        member_labels = release.labels[~member_cal]
-        non_member_labels = release.candidate_labels[n:][~non_member_cal]
+    figures = [{name: roc_auc(scores[:n][m], scores[n:][nm]) for name, scores in membership.items()}
+               for m, nm in halves]
+    cal_aucs = []
+    for direction, (choose, report) in enumerate(((0, 1), (1, 0))):
+        if not membership:
+            break
+        chosen = _choose(figures[choose], settings.selection_tolerance)
+        m, nm = halves[report]
+        evidence["membership"].append((chosen, membership[chosen][:n][m], membership[chosen][n:][nm]))
+        cal_aucs.append(figures[choose][chosen])
+        member_labels, non_member_labels = release.candidate_labels[:n][m], release.candidate_labels[n:][nm]
         for label in np.unique(member_labels):
-            a = evidence["membership"][1][member_labels == label]
-            b = evidence["membership"][2][non_member_labels == label]
+            a = membership[chosen][:n][m][member_labels == label]
+            b = membership[chosen][n:][nm][non_member_labels == label]
             if a.size and b.size:
-                per_class.append({"task": "membership", "class": label, "attack": chosen_membership,
+                per_class.append({"task": "membership", "class": label, "attack": chosen, "direction": direction,
                                   "evaluation": roc_auc(a, b), "n_members": int(a.size), "n_non_members": int(b.size)})
-    content, own = _reid_figures(_reid_attacks(release, settings), shares, member_cal)
+    for name in membership:
+        rows.append({"task": "membership", "attack": name, "calibration": figures[0][name],
+                     "evaluation": figures[1][name], "chosen": any(name == e[0] for e in evidence["membership"])})
+    evidence["membership_cal_auc"] = float(np.mean(cal_aucs)) if cal_aucs else None
+    roc = roc_curve(*evidence["membership"][0][1:]) if evidence["membership"] else None
+    content, own = _reid_figures(_reid_attacks(release, settings), shares, release.asked)
     for task, found in (("reid", content), ("released_reid", own)):
         if not found:
             continue
-        chosen = max(found, key=lambda k: found[k][0])
-        for name, (cal, ev, _) in found.items():
-            rows.append({"task": task, "attack": name, "calibration": cal, "evaluation": ev, "chosen": name == chosen})
-        evidence[task] = (chosen, found[chosen][2])
-        if task == "reid":
-            eval_labels = release.labels[~member_cal]
-            for label in np.unique(eval_labels):
-                credit = found[chosen][2][eval_labels == label]
-                per_class.append({"task": "reid", "class": label, "attack": chosen, "evaluation": float(credit.mean()),
-                                  "n_members": int(credit.size), "n_non_members": None})
-    evidence["reid_chance"] = float((shares.mean(axis=0) / np.maximum(shares.max(axis=0), 1e-12))[~member_cal].mean())
+        chosen_names = set()
+        for direction, (choose, report) in enumerate(((member_cal, ~member_cal), (~member_cal, member_cal))):
+            chosen = _choose({name: values[choose].mean() for name, values in found.items()},
+                             settings.selection_tolerance)
+            chosen_names.add(chosen)
+            evidence[task].append((chosen, found[chosen][report]))
+            if task == "reid":
+                labels = release.labels[release.asked][report]
+                for label in np.unique(labels):
+                    credit = found[chosen][report][labels == label]
+                    per_class.append({"task": "reid", "class": label, "attack": chosen, "direction": direction,
+                                      "evaluation": float(credit.mean()), "n_members": int(credit.size),
+                                      "n_non_members": None})
+        for name, values in found.items():
+            rows.append({"task": task, "attack": name, "calibration": float(values[member_cal].mean()),
+                         "evaluation": float(values[~member_cal].mean()), "chosen": name in chosen_names})
+    asked = shares.tocsc()[:, release.asked]
+    best = np.maximum(asked.max(axis=0).toarray().ravel(), 1e-12)
+    evidence["reid_chance"] = float((np.asarray(asked.mean(axis=0)).ravel() / best).mean())
     return {"rows": rows, "per_class": per_class, "evidence": evidence, "roc": roc}
 
 
-def _reid_figures(attacks: dict, shares: np.ndarray, member_cal: np.ndarray):
-    """Per attack: content credit per original (calibration mean, evaluation mean, evaluation credits),
-    and, where released images keep their own content, 'released i is original i'."""
-    n = shares.shape[0]
-    best_share = np.maximum(shares.max(axis=0), 1e-12)
-    own_defined = (shares.argmax(axis=1) == np.arange(n)).mean() >= 0.9
+def _reid_figures(attacks: dict, shares, asked: np.ndarray):
+    """Per attack and asked original: the content credit (the share of its content in the released image the
+    attacker ranks first, ties averaged, over the largest share any released image holds), and, where
+    released images keep their own content, whether released image i's best original is i (per asked i)."""
+    columns = shares.tocsc()[:, asked]
+    best_share = np.maximum(columns.max(axis=0).toarray().ravel(), 1e-12)
+    diagonal = shares.diagonal()
+    own_defined = (diagonal >= shares.max(axis=1).toarray().ravel() - 1e-12).mean() >= 0.9
     content, own = {}, {}
     for name, scores in attacks.items():
         scores = np.asarray(scores, np.float64)
-        credit = _tied_credit(scores, shares / best_share[None, :])  # per original (column)
-        content[name] = (float(credit[member_cal].mean()), float(credit[~member_cal].mean()), credit[~member_cal])
+        column_scores = np.where(np.isfinite(scores[:, asked]), scores[:, asked], -np.inf)
+        tied = column_scores >= column_scores.max(axis=0, keepdims=True)
+        credit = np.asarray(columns.multiply(tied).sum(axis=0)).ravel() / np.maximum(tied.sum(axis=0), 1)
+        content[name] = credit / best_share
         if own_defined:
-            hit = _tied_credit(scores.T, np.eye(n))  # per released image: is its best original itself?
-            own[name] = (float(hit[member_cal].mean()), float(hit[~member_cal].mean()), hit[~member_cal])
+            row_scores = np.where(np.isfinite(scores[asked]), scores[asked], -np.inf)
+            tied_rows = row_scores >= row_scores.max(axis=1, keepdims=True)
+            own[name] = tied_rows[np.arange(len(asked)), asked] / np.maximum(tied_rows.sum(axis=1), 1)
     return content, own
 
 
-def _headline(evidences: list[dict], settings: AttackSettings, seed) -> dict:
-    """The chosen attacks' figures over one or several audits (splits), with intervals."""
-    from .statistics import wilson_interval
+def _edge_safe(point: float, interval: tuple, n: int, level: float) -> tuple[float, float]:
+    """A bootstrap interval, widened to the Wilson interval of ``n`` trials where the figure sits within
+    ``1 / n`` of 0 or 1: a perfect sample resamples to itself, so the bootstrap cannot see past it."""
+    if n and (point >= 1 - 1 / n or point <= 1 / n):
+        low, high = wilson_interval(int(round(point * n)), n, level=level)
+        return min(interval[0], low), max(interval[1], high)
+    return interval
 
+
+def _headline(evidences: list[dict], settings: AttackSettings, seed) -> dict:
+    """The chosen attacks' figures over one or several audits (splits), both cross-fitted directions of
+    each, with intervals."""
     rng = check_rng(seed)
     out = {}
     for kind in settings.copies:
         per_split = [e[kind] for e in evidences if kind in e]
         suffix = copy_suffix(kind)
-        if per_split and all("membership" in e for e in per_split):
-            groups = [e["membership"][1:] for e in per_split]
-            out[f"worst_membership_auc{suffix}"] = float(np.mean([roc_auc(a, b) for a, b in groups]))
-            low, high = auc_interval(groups, n_boot=settings.n_boot, level=settings.level, seed=rng)
-            out[f"worst_membership_auc_low{suffix}"], out[f"worst_membership_auc_high{suffix}"] = low, high
-            out[f"worst_membership_attack{suffix}"] = _names(e["membership"][0] for e in per_split)
+        groups = [(a, b) for e in per_split for _, a, b in e["membership"]]
+        if groups:
+            point = float(np.mean([roc_auc(a, b) for a, b in groups]))
+            interval = auc_interval(groups, n_boot=settings.n_boot, level=settings.level, seed=rng)
+            n_eff = min(sum(len(a) for a, _ in groups), sum(len(b) for _, b in groups))
+            (out[f"worst_membership_auc_low{suffix}"],
+             out[f"worst_membership_auc_high{suffix}"]) = _edge_safe(point, interval, n_eff, settings.level)
+            out[f"worst_membership_auc{suffix}"] = point
+            out[f"worst_membership_attack{suffix}"] = _names(name for e in per_split for name, _, _ in e["membership"])
             if kind == "exact":
                 out.update(_low_fpr(groups))
                 out["worst_membership_calibration_auc"] = float(np.mean([e["membership_cal_auc"] for e in per_split]))
-        if per_split and all("reid" in e for e in per_split):
-            credits = [e["reid"][1] for e in per_split]
-            out[f"worst_reid_top1{suffix}"] = float(np.mean([c.mean() for c in credits]))
-            low, high = bootstrap_interval(lambda a, b: a.mean(), [(c, c) for c in credits], n_boot=settings.n_boot,
-                                           level=settings.level, seed=rng)
-            out[f"worst_reid_top1_low{suffix}"], out[f"worst_reid_top1_high{suffix}"] = low, high
-            out[f"worst_reid_attack{suffix}"] = _names(e["reid"][0] for e in per_split)
+        credits = [c for e in per_split for _, c in e["reid"]]
+        if credits:
+            point = float(np.mean([c.mean() for c in credits]))
+            interval = bootstrap_interval(lambda a, b: a.mean(), [(c, c) for c in credits], n_boot=settings.n_boot,
+                                          level=settings.level, seed=rng)
+            (out[f"worst_reid_top1_low{suffix}"],
+             out[f"worst_reid_top1_high{suffix}"]) = _edge_safe(point, interval, sum(c.size for c in credits),
+                                                                settings.level)
+            out[f"worst_reid_top1{suffix}"] = point
+            out[f"worst_reid_attack{suffix}"] = _names(name for e in per_split for name, _ in e["reid"])
             if kind == "exact":
                 out["reid_chance_top1"] = float(np.mean([e["reid_chance"] for e in per_split]))
-                if all("released_reid" in e for e in per_split):
-                    hits = np.concatenate([e["released_reid"][1] for e in per_split])
+                hits = [h for e in per_split for _, h in e["released_reid"]]
+                if hits:
+                    hits = np.concatenate(hits)
                     out["released_reid_top1"] = float(hits.mean())
                     out["released_reid_top1_low"], out["released_reid_top1_high"] = wilson_interval(
-                        float(hits.sum()), hits.size, level=settings.level)
-                    out["released_reid_attack"] = _names(e["released_reid"][0] for e in per_split)
+                        int(round(float(hits.sum()))), hits.size, level=settings.level)
+                    out["released_reid_attack"] = _names(n for e in per_split for n, _ in e["released_reid"])
                 else:
                     out.update(released_reid_top1=None, released_reid_top1_low=None, released_reid_top1_high=None,
                                released_reid_attack=None)

@@ -17,7 +17,10 @@ what the attacker holds). With ``LR = exp(l - b)``:
   (unknown, uniformly) is c's own, and c's units turn up as donors in the others with
   probability ``d = average * (1 - keep) / (n - 1)`` per unit:
   ``logmeanexp_j(own(j, c) - donor(j, c)) + sum_j donor(j, c)`` with
-  ``donor(j, c) = sum_p log(1 - d + d * LR_p(j, c))``.
+  ``donor(j, c) = sum_p log(1 - d + d * LR_p(j, c))``;
+- the release is one released image per member: its assignment variants read it so (a
+  maximum-likelihood one-to-one assignment of released images to candidates, and each
+  candidate's leave-one-out gain of it).
 
 Noise with a published law and scale is modelled exactly, rounding to whole grey levels
 and clipping at 0 and 255 included (:meth:`~pbmlib.privacy.mechanism.Noise.log_prob`);
@@ -41,7 +44,7 @@ from .._validation import check_images, check_labels
 from .kernels import chunked_sq_distances
 from .mechanism import Mechanism, unit_features
 
-__all__ = ["LikelihoodScores", "likelihood_scores", "DEFAULT_COPY_SCALE"]
+__all__ = ["LikelihoodScores", "likelihood_scores", "sum_query_membership", "DEFAULT_COPY_SCALE"]
 
 #: Tolerance (grey levels) for features released without noise: rounding only.
 DEFAULT_COPY_SCALE = 0.5
@@ -58,10 +61,58 @@ class LikelihoodScores:
         Higher = more likely a member.
     reid : ndarray of shape (n_released, n_candidates), float64
         Higher = released image more likely carries the candidate; ``-inf`` across labels.
+    membership_assignment, reid_assignment : ndarray, optional
+        The same with the release read as what it is, one released image per member (a
+        one-to-one assignment of released images to candidates per label, Hungarian
+        algorithm): re-identification keeps the assigned pairs on top; membership is a
+        candidate's leave-one-out gain of the optimal assignment plus its donor term. For
+        units at their position.
     """
 
     membership: np.ndarray
     reid: np.ndarray
+    membership_assignment: np.ndarray | None = None
+    reid_assignment: np.ndarray | None = None
+
+
+def sum_query_membership(released, released_labels, candidates, candidate_labels, *,
+                         exact_up_to: int = 300) -> np.ndarray:
+    """Membership from the label's sum of released images, for releases that average or mix units.
+
+    Every member's unit enters the release about once per draw (each of ``average`` draws
+    of every released unit picks one same-label member), so a label's sum of released images
+    is about the sum of its members' images: a sum query. Per candidate, the non-negative
+    least-squares fit of that sum on the label's candidates (weights summing to the number of
+    released images) with the candidate forced in at weight 1, against without it: the
+    candidate's score is how much it helps. Beyond ``exact_up_to`` candidates of a label, the
+    candidate's weight in the one fit.
+
+    Returns
+    -------
+    ndarray of shape (n_candidates,), float64: higher = more likely a member.
+    """
+    from scipy.optimize import nnls
+
+    released, candidates = check_images(released, name="released"), check_images(candidates, name="candidates")
+    codes, _ = check_labels(list(released_labels) + list(candidate_labels), len(released) + len(candidates))
+    r_codes, c_codes = codes[: len(released)], codes[len(released):]
+    x = candidates.reshape(len(candidates), -1).astype(np.float64)
+    y = released.reshape(len(released), -1).astype(np.float64)
+    scale = 1e3  # weight of the row that asks the weights to sum to the number of released images
+    scores = np.zeros(len(candidates))
+    for code in np.unique(c_codes):
+        rows, cols = np.flatnonzero(r_codes == code), np.flatnonzero(c_codes == code)
+        total, n = y[rows].sum(axis=0), len(rows)
+        design = np.vstack([x[cols].T, scale * np.ones(len(cols))])
+        if len(cols) > exact_up_to:
+            scores[cols] = nnls(design, np.r_[total, scale * n])[0]
+            continue
+        for k, c in enumerate(cols):  # two small fits per candidate
+            others = np.arange(len(cols)) != k
+            without = nnls(design[:, others], np.r_[total, scale * n])[1]
+            forced = nnls(design[:, others], np.r_[total - x[c], scale * (n - 1)])[1]
+            scores[c] = without**2 - forced**2
+    return scores
 
 
 def likelihood_scores(mechanism: Mechanism, released, released_labels, candidates, candidate_labels, *,
@@ -104,19 +155,24 @@ def likelihood_scores(mechanism: Mechanism, released, released_labels, candidate
     r_codes, c_codes = codes[: len(released)], codes[len(released):]
     fr = unit_features(released, mechanism)
     fc = unit_features(candidates, mechanism, transform=True)
-    membership = np.zeros(len(candidates))
-    reid = np.full((len(released), len(candidates)), -np.inf)
+    out = LikelihoodScores(np.zeros(len(candidates)), np.full((len(released), len(candidates)), -np.inf))
+    if mechanism.positions == "same":
+        out.membership_assignment = np.zeros(len(candidates))
+        out.reid_assignment = np.full((len(released), len(candidates)), -np.inf)
     for code in np.unique(c_codes):
         rows, cols = np.flatnonzero(r_codes == code), np.flatnonzero(c_codes == code)
         if rows.size == 0:
             continue
         if mechanism.positions == "any":
-            m, r = _any_position(fr[rows], fc[cols])
-        else:
-            m, r = _same_position(mechanism, fr[rows], fc[cols], copy_scale)
-        membership[cols] = m
-        reid[np.ix_(rows, cols)] = r
-    return LikelihoodScores(membership, reid)
+            out.membership[cols], out.reid[np.ix_(rows, cols)] = _any_position(fr[rows], fc[cols])
+            continue
+        own, donor = _same_position(mechanism, fr[rows], fc[cols], copy_scale)
+        donor_sum = donor.sum(axis=0)
+        out.membership[cols] = donor_sum + logsumexp(own - donor, axis=0) - np.log(len(rows))
+        out.reid[np.ix_(rows, cols)] = own
+        out.membership_assignment[cols] = donor_sum + _leave_one_out_gain(own - donor)
+        out.reid_assignment[np.ix_(rows, cols)] = _assigned_on_top(own)
+    return out
 
 
 def _unit_log_likelihoods(mechanism: Mechanism, fr: np.ndarray, fc: np.ndarray, copy_scale: float):
@@ -169,28 +225,60 @@ def _average_log_likelihoods(k: int, fr: np.ndarray, fc: np.ndarray, noise, copy
         yield p, l1 - l0[:, None]  # already against the parametric background
 
 
-def _same_position(mechanism: Mechanism, fr, fc, copy_scale):
-    """Units at their position. H1 for a member c: one released image (uniformly, unknown) is c's
-    own, each of its units c's with probability ``keep``; c's units also appear as donors
-    elsewhere with probability ``(1 - keep) / (n - 1)`` per released unit (means of
-    ``average`` draws: ``average`` times that, and no own image). Against the pool's background."""
+def _same_position(mechanism: Mechanism, fr, fc, copy_scale) -> tuple[np.ndarray, np.ndarray]:
+    """Units at their position: ``(own, donor)``, each (released, candidates), the log-likelihood ratios of
+    "j is c's own released image" (each unit c's with probability ``keep``) and of "c gave units to j as a
+    donor" (probability ``average * (1 - keep) / (n - 1)`` per unit), both against the pool's background.
+    Without mixing the image is the unit: ``own`` is the image's ratio and ``donor`` is 0."""
     n = fr.shape[0]
     if not mechanism.mixes:  # one source per image: the image is the unit
         total = sum(l for _, l in _unit_log_likelihoods(mechanism, fr, fc, copy_scale))
-        llr = total - _log_mean_exp(total)
-        return logsumexp(llr, axis=0) - np.log(n), llr
+        return total - _log_mean_exp(total), np.zeros_like(total)
     keep = 0.0 if mechanism.average > 1 else mechanism.keep
-    donor = float(np.clip(mechanism.average * (1 - keep) / max(1, n - 1), 1e-9, 1.0))
+    donor_weight = float(np.clip(mechanism.average * (1 - keep) / max(1, n - 1), 1e-9, 1.0))
     own_weight = float(np.clip(keep, 1e-9, 1.0))
-    as_donor = np.zeros((n, fc.shape[0]))
-    as_own = np.zeros((n, fc.shape[0]))
+    donor = np.zeros((n, fc.shape[0]))
+    own = np.zeros((n, fc.shape[0]))
     for _, l in _unit_log_likelihoods(mechanism, fr, fc, copy_scale):
         llr = l if mechanism.average > 1 else l - _log_mean_exp(l)
-        as_donor += _mixture(llr, donor)
-        as_own += _mixture(llr, own_weight)
-    reid = as_own if keep > 0 else as_donor
-    membership = as_donor.sum(axis=0) + (logsumexp(as_own - as_donor, axis=0) - np.log(n) if keep > 0 else 0.0)
-    return membership, reid
+        donor += _mixture(llr, donor_weight)
+        own += _mixture(llr, own_weight)
+    return own, donor
+
+
+def _assigned_on_top(scores: np.ndarray) -> np.ndarray:
+    """Scores with the pairs of the optimal one-to-one assignment (rows to columns) lifted above all others."""
+    from scipy.optimize import linear_sum_assignment
+
+    finite = np.where(np.isfinite(scores), scores, -1e12)
+    rows, cols = linear_sum_assignment(finite, maximize=True)
+    lifted = finite - (finite.max() - finite.min() + 1.0)
+    lifted[rows, cols] = finite[rows, cols]
+    return lifted
+
+
+def _leave_one_out_gain(scores: np.ndarray, *, exact_up_to: int = 400) -> np.ndarray:
+    """Per column, how much the optimal one-to-one assignment of rows loses without it (0 for unused columns).
+
+    Exact (one assignment per used column) up to ``exact_up_to`` rows; beyond, the loss of giving the
+    column's row its best unused column instead (a lower bound)."""
+    from scipy.optimize import linear_sum_assignment
+
+    finite = np.where(np.isfinite(scores), scores, -1e12)
+    rows, cols = linear_sum_assignment(finite, maximize=True)
+    gain = np.zeros(finite.shape[1])
+    if len(rows) <= exact_up_to:
+        best = finite[rows, cols].sum()
+        for c in cols:
+            keep = np.arange(finite.shape[1]) != c
+            r2, c2 = linear_sum_assignment(finite[:, keep], maximize=True)
+            gain[c] = best - finite[:, keep][r2, c2].sum()
+        return gain
+    unused = np.ones(finite.shape[1], bool)
+    unused[cols] = False
+    fallback = finite[rows][:, unused].max(axis=1) if unused.any() else np.full(len(rows), -1e12)
+    gain[cols] = finite[rows, cols] - fallback
+    return gain
 
 
 def _log_mean_exp(l: np.ndarray) -> np.ndarray:

@@ -147,8 +147,8 @@ class Mechanism:
         A released unit is the mean of this many units drawn by the rule of ``keep``.
     positions : {"same", "any"}, default="same"
         Units stay at their position, or may be moved anywhere within the label.
-    augmented : bool, default=False
-        Public augmentation (flip, rotation, brightness) was applied before release.
+    augmentation : Augmentation, optional
+        The public augmentation (flip, rotation, brightness ranges) applied before release.
     keyed : bool, default=False
         A secret key shapes the release (the attacker has only what the key leaves
         unchanged, or a chosen-plaintext oracle).
@@ -161,7 +161,7 @@ class Mechanism:
     keep: float = 1.0
     average: int = 1
     positions: str = "same"
-    augmented: bool = False
+    augmentation: object = None
     keyed: bool = False
 
     def __post_init__(self):
@@ -173,6 +173,11 @@ class Mechanism:
     def unit_for(self, image_shape) -> tuple[int, int]:
         """The unit geometry for images of ``image_shape`` (the whole image when ``unit`` is None)."""
         return tuple(self.unit) if self.unit is not None else (int(image_shape[0]), int(image_shape[1]))
+
+    @property
+    def augmented(self) -> bool:
+        """Whether a public augmentation moved the released pixels off the unit grid."""
+        return self.augmentation is not None
 
     @property
     def mixes(self) -> bool:

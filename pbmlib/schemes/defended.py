@@ -290,7 +290,7 @@ class PBMAugment(_DefendedPBM):
         return Augmentation(flip=self.flip, rotation=self.rotation, brightness=self.brightness)
 
     def _mechanism(self):
-        return dataclasses.replace(super()._mechanism(), augmented=True)
+        return dataclasses.replace(super()._mechanism(), augmentation=self.augmentation)
 
     def _protect(self, images, labels):
         mixed, shares = super()._protect(images, labels)

@@ -1,7 +1,7 @@
 """Studies (numpy tier): protect a data set under several conditions, audit, train through a learner, decide.
 
-Importing this package never loads Keras or TensorFlow: training goes through a learner
-(:class:`pbmlib.learn.learner.KerasLearner` by default), imported only when a study trains.
+Importing this package never loads Keras or TensorFlow: training goes through the learner the
+caller passes (:class:`pbmlib.learn.learner.KerasLearner`).
 """
 
 from .conditions import Condition, StudyPlan, as_condition, schemes_from_specs, study_from_parameters

@@ -90,6 +90,8 @@ class StudyPlan:
     test_dataset : str or None
         A test set of its own (e.g. ``"fashion_mnist_test"``); None splits ``dataset``.
     image_size : int or None
+    n_images : int or None
+        Use a stratified sample of this many images of ``dataset`` (None: all).
     rgb : bool
         Give grey images three channels.
     conditions : list of Condition
@@ -101,6 +103,7 @@ class StudyPlan:
     dataset: str
     test_dataset: str | None
     image_size: int | None
+    n_images: int | None
     rgb: bool
     conditions: list
     options: dict
@@ -117,7 +120,12 @@ class StudyPlan:
                                 data.description)
             return data
 
-        return load(self.dataset), (load(self.test_dataset) if self.test_dataset else None)
+        data = load(self.dataset)
+        if self.n_images is not None and self.n_images < len(data):
+            from ..data.split import stratified_subsample
+
+            data = data.subset(stratified_subsample(data.labels, self.n_images, seed=self.seed))
+        return data, (load(self.test_dataset) if self.test_dataset else None)
 
     def trainings(self) -> list[Condition]:
         """The conditions trained on every split (all of them, or none when ``train`` is off)."""
@@ -145,8 +153,8 @@ def study_from_parameters(parameters: dict) -> StudyPlan:
     (``model_name``, ``epochs``, ...), :class:`~pbmlib.study.settings.StudySettings`
     (``train``, ``audit``, ``n_splits``, ``test_fraction``, the targets),
     :class:`~pbmlib.privacy.audit.AttackSettings` (``matchers``, ``copies``,
-    ``attack_block``, ``inversion``, ...), and ``dataset``, ``test_dataset``,
-    ``image_size`` (0 keeps the size), ``rgb``, ``seed``. Anything else is ignored (output
+    ``attack_block``, ``inversion``, ...), and ``dataset``, ``n_images`` (a stratified
+    sample; 0 uses all), ``test_dataset``, ``image_size`` (0 keeps the size), ``rgb``, ``seed``. Anything else is ignored (output
     folders, figure options).
 
     Raises
@@ -183,11 +191,16 @@ def study_from_parameters(parameters: dict) -> StudyPlan:
         attacks["matchers"] = tuple(attacks["matchers"])
     if attacks.get("copies") is not None:
         attacks["copies"] = tuple(attacks["copies"])
+    if attacks.get("max_candidates") == 0:  # a notebook's 0: every candidate
+        attacks["max_candidates"] = None
     options = {"study": StudySettings(**_pick(p, StudySettings)), "training": TrainingSettings(**_pick(p, TrainingSettings)),
                "attacks": AttackSettings(**attacks)}
     image_size = p.get("image_size") or None
     if image_size is not None:
         image_size = check_positive_int(image_size, name="image_size")
+    n_images = p.get("n_images") or None
+    if n_images is not None:
+        n_images = check_positive_int(n_images, name="n_images")
     return StudyPlan(dataset=p.get("dataset", "faces"), test_dataset=p.get("test_dataset") or None,
-                     image_size=image_size, rgb=check_bool(p.get("rgb", False), name="rgb"),
+                     image_size=image_size, n_images=n_images, rgb=check_bool(p.get("rgb", False), name="rgb"),
                      conditions=conditions, options=options, seed=p.get("seed"))

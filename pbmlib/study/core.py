@@ -2,8 +2,9 @@
 
 Every comparison in the workbench is a call of :func:`run_study`: ``pbm compare`` and
 ``pbm schemes``, the study notebooks and the quick-sweep widget. It is numpy-tier code:
-training goes through a *learner* (:class:`pbmlib.learn.learner.KerasLearner` by default,
-imported only when a study trains), so importing this module never loads TensorFlow.
+training goes through the *learner* the caller passes (the Keras tier's
+:class:`pbmlib.learn.learner.KerasLearner`), so importing or running a study without
+training never loads TensorFlow.
 
 Per split (``n_splits`` independent splits, scheme seeds and training seeds, all child
 streams of ``seed``): the set is split once (stratified; or a test set of its own is
@@ -102,9 +103,9 @@ def run_study(data: ImageSet, conditions, *, test: ImageSet | None = None, seed=
         Child streams (``SeedSequence.spawn``) for every split: its split, the schemes,
         the trainings, the audit.
     learner : object, optional
-        What trains (``fit_evaluate``) and inverts (``invert``):
-        :class:`pbmlib.learn.learner.KerasLearner` by default (with its baseline cache and
-        backup folder, if any).
+        What trains (``fit_evaluate``) and inverts (``invert``), required when the study
+        trains or runs the learned inversion: :class:`pbmlib.learn.learner.KerasLearner`
+        (with its baseline cache and backup folder, if any) or any object with those methods.
     progress : None, True or callable, default=None
         True shows one progress bar over every epoch of every repeat of every condition and
         split (conditions without training count one step); a callable is called as
@@ -144,9 +145,9 @@ def run_study(data: ImageSet, conditions, *, test: ImageSet | None = None, seed=
     if test is not None and not isinstance(test, ImageSet):
         raise ValueError(f"test must be an ImageSet or None, got {type(test).__name__}")
     if learner is None and (study.train or (study.audit and attacks.inversion)):
-        from ..learn.learner import KerasLearner
-
-        learner = KerasLearner()
+        raise ValueError("training (and the learned inversion) needs a learner: pass "
+                         "learner=pbmlib.learn.learner.KerasLearner(), or train=False (the study itself never "
+                         "imports Keras)")
     per_condition = training.epochs * training.repeats if study.train else 1
     steps = _Steps(progress, total=per_condition * len(conditions) * study.n_splits, per_condition=per_condition)
     found = {c.label: {"rows": [], "trainings": [], "audits": []} for c in conditions}

@@ -101,11 +101,10 @@ def ssim_by_blocks(mixing: pd.DataFrame) -> pd.DataFrame:
 
 
 def frontier(study: pd.DataFrame) -> pd.DataFrame:
-    """Study rows that ran the privacy scorecard and were trained: one point each on the
-    privacy/utility frontier."""
-    if study.empty or "reid_top1" not in study:
+    """Study rows that were audited and trained: one point each on the privacy/utility frontier."""
+    if study.empty or "worst_reid_top1" not in study:
         return study.iloc[0:0]
-    return study[study["reid_top1"].notna() & study["test_accuracy_mean"].notna()]
+    return study[study["worst_reid_top1"].notna() & study["test_accuracy_mean"].notna()]
 
 
 # ------------------------------------------------------------------ for a reader: tables and readings
@@ -207,12 +206,9 @@ def _setting(name) -> str:
 
 
 def strongest(points: pd.DataFrame, kind: str) -> str:
-    """The column holding the strongest attack of ``kind`` ("reid" or "membership") that these rows
-    have: ``worst_reid_top1`` / ``worst_membership_auc`` (every attack that ran, adaptive ones
-    included) where filled, else ``reid_top1`` / ``membership_auc`` (the scorecard's fixed attacks)."""
-    worst, fixed = {"reid": ("worst_reid_top1", "reid_top1"),
-                    "membership": ("worst_membership_auc", "membership_auc")}[kind]
-    return worst if worst in points and points[worst].notna().any() else fixed
+    """The column of the audit's calibrated worst case of ``kind`` ("reid" or "membership"):
+    ``worst_reid_top1`` / ``worst_membership_auc`` (lower bounds on what an attacker achieves)."""
+    return {"reid": "worst_reid_top1", "membership": "worst_membership_auc"}[kind]
 
 
 def privacy_table(points: pd.DataFrame) -> pd.DataFrame:
@@ -224,7 +220,7 @@ def privacy_table(points: pd.DataFrame) -> pd.DataFrame:
                           "setting": [_setting(v) for v in points["setting"]]})
     table["SSIM (floor)"] = [f"{a:.3f} ({b:.3f})" for a, b in zip(points["ssim_mean"], points["ssim_floor_mean"])]
     reid, membership = strongest(points, "reid"), strongest(points, "membership")
-    attack = {"worst_reid_top1": "worst_reid_attack", "reid_top1": "reid_top1_attack"}[reid]
+    attack = "worst_reid_attack"
     chance = points["reid_chance_top1"] if "reid_chance_top1" in points else pd.Series([None] * len(points))
     table["re-identification top-1 (chance)"] = [f"{a:.3f} ({c:.3f})" if pd.notna(a) and pd.notna(c) else
                                                  (f"{a:.3f}" if pd.notna(a) else "")
@@ -287,7 +283,7 @@ def reading_mixing_time(frame: pd.DataFrame) -> str:
             f"{int(largest['n_blocks'].iloc[-1])}; time grows with the number of images.")
 
 
-def reading_frontier(points: pd.DataFrame, x: str = "reid_top1") -> str:
+def reading_frontier(points: pd.DataFrame, x: str = "worst_reid_top1") -> str:
     """One sentence on the frontier: the most private protected setting (the lowest re-identification
     rate, or the membership AUC closest to its chance of 0.5) and what it costs."""
     protected = points[~points["reference"].astype(bool)].dropna(subset=[x])

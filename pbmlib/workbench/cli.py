@@ -293,8 +293,10 @@ def _compare(args) -> int:
         conditions += [(scheme, Augmentation(mode=args.augment)) for scheme in pbm]
     data = load_dataset(args.dataset, size=args.size)
     _note_donor_cap(mixing, args, data.labels)
+    from ..learn.learner import KerasLearner
+
     table, records = run_study(data, conditions, training=training, study=splits, seed=args.seed,
-                               progress=None if args.quiet else True)
+                               learner=KerasLearner(), progress=None if args.quiet else True)
     results = write_study(args.out, _study_parameters(args), table, records)
     print(f"{args.model_name} on {args.dataset} ({len(data)} images), {args.splits} split(s) x {args.repeats} repeats "
           f"x {args.epochs} epochs, N_s = {mixing.n_donors}, N_t = {mixing.rounds}; clean test set")
@@ -456,8 +458,10 @@ def _schemes(args) -> int:
     data = load_dataset(args.dataset, size=args.size)
     if args.rgb and data.images.ndim == 3:
         data = ImageSet(np.repeat(data.images[..., None], 3, axis=3), data.labels, data.files, data.description)
+    from ..learn.learner import KerasLearner
+
     table, records = run_study(data, args.schemes, training=training, study=study, attacks=attacks, seed=args.seed,
-                               progress=None if args.quiet else True)
+                               learner=KerasLearner(), progress=None if args.quiet else True)
     results = write_study(args.out, _study_parameters(args), table, records)
     _print_study(table, ["setting", "test_accuracy_mean", "accuracy_drop", "ssim_mean", "worst_reid_top1",
                          "worst_reid_attack", "worst_membership_auc", "worst_membership_attack", "meets_target"])
@@ -482,7 +486,27 @@ class _Parser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         self._argv = list(sys.argv[1:] if args is None else args)
+        unknown = self._unknown_option()
+        if unknown is not None:  # before argparse's check of required options, which would hide it
+            self.error(f"unrecognized arguments: {unknown}")
         return super().parse_known_args(args, namespace)
+
+    def _unknown_option(self) -> str | None:
+        """The first option of the command line that the command does not know, if any."""
+        for action in self._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                continue
+            position = next((i for i, a in enumerate(self._argv) if a in action.choices), None)
+            if position is None:
+                return None
+            known = {o for a in action.choices[self._argv[position]]._actions for o in a.option_strings}
+            for token in self._argv[position + 1:]:
+                if token == "--":
+                    return None
+                name = token.split("=", 1)[0]
+                if token.startswith("-") and len(token) > 1 and not token[1].isdigit() and name not in known:
+                    return name
+        return None
 
     def error(self, message):
         import difflib
@@ -529,8 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="processes that decode and threads that encode (default: every core this process may use)")
     mix.add_argument("--resample", choices=["bilinear", "lanczos", "bicubic", "nearest"], default="bilinear",
                      help="resize filter with --size (default bilinear; the reference code uses lanczos)")
-    mix.add_argument("--format", choices=["png", "jpeg", "webp"], default="png",
-                     help="output format (default png; png and webp are lossless, jpeg is lossy)")
+    mix.add_argument("--format", choices=["png", "jpeg", "jpg", "webp"], default="png",
+                     help="output format (default png; png and webp are lossless, jpeg (or jpg) is lossy)")
     mix.add_argument("--jpeg-quality", type=int, default=None, help="JPEG quality 1-95 (default 95), --format jpeg only")
     mix.add_argument("--overwrite", action="store_true",
                      help="replace an earlier pbm mix output in DST (the whole folder and its private folder); "
@@ -645,8 +669,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+#: How a library argument is written on the command line, for error messages (longest first).
+_FLAG_WORDS = (("size=(height, width)", "--size HEIGHTxWIDTH"), ("mode='RGB' or mode='L'", "--mode RGB or --mode L"),
+               ("mode='RGB'", "--mode RGB"), ("mode='L'", "--mode L"), ("overwrite=True", "--overwrite"),
+               ("allow_unprotected=True", "--allow-unprotected"), ("names='opaque'", "the default names"),
+               ("names='keep'", "--keep-names"), ("jpeg_quality", "--jpeg-quality"), ("format='jpeg'", "--format jpeg"),
+               ("private_dir", "--private-dir"), ("block=(height, width)", "--block HEIGHTxWIDTH"))
+
+
+def _one_line(exc: BaseException, *, flags: bool = True) -> str:
+    """The error as one line; library argument spellings as the command line writes them."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if flags:
+        for python, flag in _FLAG_WORDS:
+            text = text.replace(python, flag)
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:

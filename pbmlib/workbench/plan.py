@@ -145,6 +145,7 @@ def plan_sweep(config: dict, *, images_per_second: float | None = None, measure:
             continue
         study, training = plan.options["study"], plan.options["training"]
         n, shape = _dataset_shape(plan.dataset, plan.image_size, plan.rgb, shapes)
+        n = min(n, plan.n_images or n)
         n_train = n if plan.test_dataset else n - round(study.test_fraction * n)
         reuse = "baseline_cache" in defaults[notebook]
         for condition in plan.trainings():

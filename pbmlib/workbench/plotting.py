@@ -41,9 +41,8 @@ LEGEND_SIZE = 9
 LABELS = {
     "model_name": "model", "test_accuracy_mean": "clean test accuracy", "test_loss_mean": "clean test loss",
     "test_accuracy": "clean test accuracy", "n_blocks": "number of blocks N_b", "ssim_mean": "mean SSIM",
-    "reid_top1": "worst attack: re-identification top-1 rate", "membership_auc": "membership inference AUC",
-    "worst_reid_top1": "worst attack on the released images: re-identification top-1",
-    "worst_membership_auc": "worst attack on the released images: membership AUC",
+    "worst_reid_top1": "strongest attack on the release (a lower bound): re-identification",
+    "worst_membership_auc": "strongest attack on the release (a lower bound): membership AUC",
     "model_membership_auc": "attack on the trained model: membership AUC",
     "mix_seconds": "mixing time (s)", "n_images": "images mixed N_IS",
 }
@@ -255,7 +254,7 @@ def plot_accuracy_comparison(records: dict, *, dataset: str | None = None, model
 def save_training_figures(records: dict, output_dir, *, dataset: str | None = None,
                           model: str | None = None) -> list[str]:
     """Write ``learning_curves.png`` (training loss per epoch) and ``accuracy.png`` (clean-test
-    accuracy per condition) for the records of :func:`pbmlib.learn.studies.run_study`;
+    accuracy per condition) for the records of :func:`pbmlib.study.run_study`;
     ``dataset`` and ``model`` are named in their titles."""
     from pathlib import Path
 
@@ -425,11 +424,11 @@ def _verdict(value) -> str | None:
     return str(value)
 
 
-def plot_privacy_utility(table: pd.DataFrame, *, x: str = "reid_top1", y: str = "test_accuracy_mean",
+def plot_privacy_utility(table: pd.DataFrame, *, x: str = "worst_reid_top1", y: str = "test_accuracy_mean",
                          title: str | None = None, xlabel: str | None = None, verdict: str | None = None):
     """The privacy/utility frontier: utility against an attack's success, one point per setting.
 
-    ``table`` holds study rows (:func:`pbmlib.learn.studies.run_study`): ``scheme``,
+    ``table`` holds study rows (:func:`pbmlib.study.run_study`): ``scheme``,
     ``setting``, ``reference``, ``x`` and ``y``; better protections sit further left.
     Each point is numbered, coloured by setting and shaped by scheme; the legend beside
     the axes says which setting each number is.

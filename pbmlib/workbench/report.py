@@ -72,8 +72,9 @@ def _latest_record(sweep_dir: Path) -> dict:
             record = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if not isinstance(record, dict):
-            continue
+        if not isinstance(record, dict) or not all(isinstance(record.get(key, {}), dict)
+                                                   for key in ("config", "versions")):
+            continue  # not a record of this workbench's sweeps (hand-edited or damaged): not used
         if record.get("analysis"):
             return record
         readable.append(record)
@@ -173,7 +174,9 @@ def _contents(body: str) -> str:
 
 
 def write_report(sweep_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
-    """Write the sweep's analysis as one HTML file (default ``<sweep_dir>/report.html``).
+    """Write the sweep's analysis as one HTML file (default ``<sweep_dir>/report.html``; an ``output``
+    that is a folder gets ``report.html`` inside it). Sweep records that are not readable records of
+    this workbench (hand-edited, damaged) are left out.
 
     Raises
     ------
@@ -201,5 +204,7 @@ def write_report(sweep_dir: str | os.PathLike, output: str | os.PathLike | None 
     body = body.replace("<!--pbm-toc-->", _contents(body), 1)
     body = body.replace(str(sweep_dir), name)  # a path printed by the analysis itself
     path = Path(output) if output is not None else sweep_dir / REPORT_NAME
+    if path.is_dir():  # a folder: the report goes into it
+        path = path / REPORT_NAME
     write_bytes_atomic(path, body.encode())
     return path

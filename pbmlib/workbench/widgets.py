@@ -20,7 +20,8 @@ import pandas as pd
 from .._validation import divisors
 from ..data.datasets import ImageSet, load_dataset
 from ..data.split import stratified_subsample
-from ..pbm.mixing import mix_blocks, n_blocks
+from ..pbm.mixing import mix_blocks
+from ..pbm.settings import Mixing
 from ..privacy.similarity import ssim_floor_scores, ssim_scores
 from ..pbm.restoration import restoration_log10_probability
 
@@ -67,9 +68,12 @@ def _show_png(image, png: bytes) -> None:
     image.layout.width = f"{int.from_bytes(png[16:20], 'big')}px"  # the PNG header's width
 
 
-def explore_mixing(data: ImageSet, *, block: tuple[int, int], n_donors: int = 10, rounds: int = 1, p: float = 0.5,
-                   seed: int = 0, n_show: int = 6, max_images: int = 1000) -> dict:
+def explore_mixing(data: ImageSet, *, mixing: Mixing | None = None, seed: int = 0, n_show: int = 6,
+                   max_images: int = 1000, **settings) -> dict:
     """Mix (a stratified sample of) ``data`` and measure it: what the mixing explorer shows.
+
+    ``mixing`` (:class:`pbmlib.Mixing`) or its fields (``block``, ``n_donors``, ``rounds``,
+    ``p``, ``allow_self``) say how.
 
     Returns
     -------
@@ -82,13 +86,14 @@ def explore_mixing(data: ImageSet, *, block: tuple[int, int], n_donors: int = 10
     """
     from .plotting import show_pairs
 
+    mixing = Mixing.coerce(mixing, where="explore_mixing", **settings)
+    block = mixing.block
     t0 = time.perf_counter()
     sample = data
     if len(data) > max_images:
         sample = data.subset(stratified_subsample(data.labels, max_images, seed=seed))
-    mixed, sources = mix_blocks(sample.images, sample.labels, block=block, n_donors=n_donors, rounds=rounds, p=p,
-                                seed=seed, return_sources=True)
-    nb = n_blocks(sample.images.shape[1:], block)
+    mixed, sources = mix_blocks(sample.images, sample.labels, mixing=mixing, seed=seed, return_sources=True)
+    nb = mixing.n_blocks(sample.images.shape[1:])
     sizes = {str(c): int((data.labels == c).sum()) for c in data.classes}
     order = np.argsort(sample.labels, kind="stable")
     shown = order[np.linspace(0, len(sample) - 1, min(n_show, len(sample))).astype(int)]
@@ -110,7 +115,7 @@ def quick_sweep(data: ImageSet, parameter: str, values: list, *, base: dict | No
                 epochs: int = 5, seed=0, progress=None) -> pd.DataFrame:
     """SSIM (and optionally small-CNN accuracy) against one mixing parameter, in-process.
 
-    A :func:`pbmlib.learn.studies.run_study` over PBM settings that differ in one
+    A :func:`pbmlib.study.run_study` over PBM settings that differ in one
     parameter, with the unprotected reference row first when training.
 
     Parameters
@@ -119,8 +124,9 @@ def quick_sweep(data: ImageSet, parameter: str, values: list, *, base: dict | No
     parameter : {"block", "n_donors", "rounds", "p"}
     values : list
         Values of ``parameter``; for ``"block"`` pairs (height, width).
-    base : dict, optional
-        The other mixing parameters (``block``, ``n_donors``, ``rounds``, ``p``).
+    base : Mixing or dict, optional
+        The other mixing settings (:class:`pbmlib.Mixing`; default ``block=(5, 5)`` and
+        its defaults).
     train : bool
         Also train the small CNN on the mixed training part and test on clean images.
     progress : callable, optional
@@ -132,15 +138,20 @@ def quick_sweep(data: ImageSet, parameter: str, values: list, *, base: dict | No
     DataFrame of study rows (:data:`pbmlib.workbench.results.STUDY_ROW_FIELDS`) with
     ``parameter`` and ``value`` (the swept value) added.
     """
-    from ..learn.studies import run_study
     from ..schemes import get_scheme
+    from ..study import run_study
 
     if parameter not in SWEEPABLE:
         raise ValueError(f"parameter must be one of {SWEEPABLE}, got {parameter!r}")
-    settings = {"block": (5, 5), "n_donors": 10, "rounds": 1, "p": 0.5, **(base or {})}
+    settings = Mixing.coerce(base if base is not None else {"block": (5, 5)}, where="quick_sweep").to_dict()
     schemes = [get_scheme("pbm", **{**settings, parameter: value}) for value in values]
     conditions = ([get_scheme("none")] if train else []) + schemes
-    table, _ = run_study(data, conditions, train=train, epochs=epochs, seed=seed, progress=progress)
+    learner = None
+    if train:
+        from ..learn.learner import KerasLearner
+
+        learner = KerasLearner()
+    table, _ = run_study(data, conditions, train=train, epochs=epochs, seed=seed, progress=progress, learner=learner)
     table["parameter"] = parameter
     shown = ["x".join(map(str, v)) if parameter == "block" else v for v in values]
     table["value"] = (["originals"] if train else []) + shown

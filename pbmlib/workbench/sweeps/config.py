@@ -210,7 +210,10 @@ def _find_notebook(value, base: Path, where: str) -> Path:
         raise ValueError(f"{where} must be the path of an .ipynb notebook, got {_short(value)}")
     if not value.endswith(".ipynb"):
         raise ValueError(f"{where} must be an .ipynb notebook (papermill runs those), got {value!r}")
+    from ..notebooks import ensure_notebook
+
     for candidate in (Path(value), base / value, base.parent / value):
+        ensure_notebook(candidate)  # a shipped notebook: its working copy, written from the tracked script
         if candidate.is_file():
             return candidate.resolve()
     raise ValueError(f"{where}: {value!r} not found (looked in the working directory, {base} and "
