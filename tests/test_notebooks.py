@@ -131,7 +131,8 @@ def test_augmentation_notebook(tmp_path):
 @pytest.mark.slow
 def test_privacy_notebook(tmp_path):
     out, results = execute("05_privacy", tmp_path, pbm_blocks=[[5, 5]], baselines=[{"scheme": "blur", "sigma": 1.0}],
-                           matchers=["pixel", "blocks"], inversion=False, epochs=1, repeats=1)
+                           matchers=["pixel", "blocks"], inversion=False, epochs=1, repeats=1, copies=["exact"], n_splits=2,
+                           shadow_releases=2)
     rows = rows_by_setting(results)
     assert list(rows) == ["none", "pbm block=5x5", "blur sigma=1.0"]
     assert rows["none"]["worst_reid_top1"] == 1.0
@@ -151,7 +152,7 @@ def test_schemes_notebook(tmp_path):
     schemes = [{"scheme": "none"}, {"scheme": "pbm", "block": [6, 6]}, {"scheme": "visualmixer"},
                {"scheme": "pixel_encryption"}, {"scheme": "block_encryption"}]
     out, results = execute("06_schemes", tmp_path, schemes=schemes, matchers=["pixel", "invariant", "mosaic"],
-                           inversion=False, epochs=1, repeats=1)
+                           inversion=False, epochs=1, repeats=1, copies=["exact"])
     rows = {row["scheme"]: row for row in results["rows"]}
     assert set(rows) == {"none", "pbm", "visualmixer", "pixel_encryption", "block_encryption"}
     assert rows["none"]["accuracy_drop"] == 0
@@ -167,7 +168,7 @@ def test_frontier_notebook(tmp_path):
     schemes = [{"scheme": "none"}, {"scheme": "pbm", "block": [5, 5]}, {"scheme": "dppix", "epsilon": 0.1, "cell": 5},
                {"scheme": "pbm_noise", "block": [5, 5], "sigma": 32.0}]
     out, results = execute("07_frontier", tmp_path, schemes=schemes, matchers=["pixel", "blocks", "blocks_robust"],
-                           epochs=1, repeats=2)
+                           epochs=1, repeats=2, n_splits=2, inversion=False, copies=["exact"], shadow_releases=2)
     rows = rows_by_setting(results)
     assert list(rows) == ["none", "pbm block=5x5", "dppix epsilon=0.1", "pbm_noise sigma=32.0"]
     for row in rows.values():  # both privacy axes and the utility, with the attack named

@@ -286,10 +286,15 @@ class AdaptiveAttack:
         re-identification: ``(probes, gallery, block) -> (N, G)`` distances, smaller = same.
     needs_block : bool
         Whether it reads the block geometry (skipped without one).
+    for_augmented : bool
+        Whether it searches the transforms of augmentation before release: an audit runs it
+        only against a mechanism that publishes one (elsewhere the identity, which the other
+        attacks try, is the only transform that can hold).
     """
 
     run: object
     needs_block: bool = True
+    for_augmented: bool = False
 
 
 def _member_blocks(filt, positions="same", normalize=None):
@@ -329,7 +334,7 @@ MEMBERSHIP_ATTACKS: dict[str, AdaptiveAttack] = {
     "any_position": AdaptiveAttack(_member_blocks(_none, positions="any")),
     "any_position_denoised": AdaptiveAttack(_member_blocks(_gauss, positions="any")),
     "any_position_normalized": AdaptiveAttack(_member_blocks(_none, positions="any", normalize="zscore")),
-    "augment_search": AdaptiveAttack(_member_augment),
+    "augment_search": AdaptiveAttack(_member_augment, for_augmented=True),
     "image_nn": AdaptiveAttack(_member_image(_gauss), needs_block=False),
     "image_nn_mosaic": AdaptiveAttack(_member_image(_means)),
 }
@@ -362,7 +367,7 @@ REID_ATTACKS: dict[str, AdaptiveAttack] = {
     "block_vote": AdaptiveAttack(_reid_votes(_none)),
     "block_vote_denoised": AdaptiveAttack(_reid_votes(_gauss)),
     "block_vote_any": AdaptiveAttack(_reid_votes(_none, positions="any")),
-    "augment_search": AdaptiveAttack(_reid_augment),
+    "augment_search": AdaptiveAttack(_reid_augment, for_augmented=True),
 }
 
 

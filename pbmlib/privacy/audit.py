@@ -276,9 +276,14 @@ def _membership_attacks(release: _Release, settings: AttackSettings) -> dict:
         out["blocks robust"] = membership_scores(cands, held, block=block, method="robust")
     if settings.adaptive:
         for name, attack in MEMBERSHIP_ATTACKS.items():
-            if block is not None or not attack.needs_block:
+            if _adaptive_applies(attack, block, mechanism):
                 out[f"adaptive {name}"] = adaptive_membership_scores(cands, held, attack=name, block=block)
     return out
+
+
+def _adaptive_applies(attack, block, mechanism) -> bool:
+    """Whether an attack of the adaptive suite has what it reads: a block, and augmentation to search."""
+    return (block is not None or not attack.needs_block) and (mechanism.augmented or not attack.for_augmented)
 
 
 def _likelihood_applies(mechanism) -> bool:
@@ -334,7 +339,7 @@ def _reid_attacks(release: _Release, settings: AttackSettings) -> dict:
         out["inverted"] = -pairwise_distances(release.inverted, originals, matcher="pixel")
     if settings.adaptive:
         for name, attack in REID_ATTACKS.items():
-            if block is not None or not attack.needs_block:
+            if _adaptive_applies(attack, block, mechanism):
                 out[f"adaptive {name}"] = -adaptive_reid_distances(held, originals, attack=name, block=block)
     return out
 
