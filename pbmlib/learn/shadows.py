@@ -1,0 +1,520 @@
+"""Many small models trained at once: the target and the shadow models of a model-level membership attack.
+
+LiRA (:mod:`pbmlib.privacy.lira`) needs the same small CNN trained many times, each on
+another random half of a *population* of candidate images. Training them one at a time
+(:func:`pbmlib.learn.training.train_and_evaluate`) spends much of each step outside the
+arithmetic: a Python batch from :class:`~pbmlib.learn.streaming.ImageBatches`, a dispatch of
+one small graph. :func:`train_models` trains K models in **one compiled step**:
+
+- the K models are ordinary ``build_model("small_cnn", ...)`` Keras models, each built under
+  its own seed, held side by side by one trainer model whose step runs all K forward and
+  backward passes (one graph, one optimizer over their union; the summed loss gives every
+  model exactly its own gradient, and Adam's updates are per weight);
+- the images sit on the device once, as a uint8 variable; a step receives only the (batch, K)
+  row numbers, gathers each model's batch there and converts it to float32;
+- every model's batches come from its own seed (a new permutation of its training rows every
+  epoch, the last batch of an epoch short, as in ``train_and_evaluate``), so a model's
+  training depends on its seed and its rows, not on which models it was trained beside.
+
+:func:`train_shadows` trains some or all shadow models of a design (population, settings,
+seed) and can save their confidences to an ``.npz``; :func:`combine_shadow_scores` puts saved
+parts together. The shadows depend only on the population, the settings and the seed, so
+one set serves every attacked setting (every protected training set) of that population.
+:func:`logit_confidences` scores any of these models, or a target trained elsewhere.
+
+References
+----------
+.. [1] Carlini, Chien, Nasr, Song, Terzis, Tramèr (2022). Membership Inference Attacks From
+       First Principles. IEEE S&P. arXiv:2112.03570
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import numbers
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._io import versions, write_bytes_atomic
+from .._validation import check_images, spawn_seeds
+from ..privacy.lira import draw_inclusion, logit_confidence
+from .models import build_model
+from .seeding import keras_seed
+from .streaming import ImageBatches
+from .training import _make_optimizer
+
+__all__ = ["QUERIES", "ShadowSettings", "train_models", "logit_confidences", "train_shadows",
+           "combine_shadow_scores"]
+
+#: Query views of a candidate: the image itself and its left-right mirror ([1]_ queries mirrors
+#: and shifts; the models here train without augmentation, so the image itself counts most).
+QUERIES = {
+    "identity": lambda images: images,
+    "flip": lambda images: images[:, :, ::-1],
+}
+
+# Layers of build_model("small_cnn") the confidences are read from: the features before the
+# softmax layer and that layer's kernel and bias (the logits are computed from them in float64).
+_FEATURES, _HEAD = "small_dense", "predictions"
+_FORMAT = 1
+#: Keras dtype policies a model can be trained with.
+PRECISIONS = ("float32", "mixed_bfloat16")  # version of the .npz written by train_shadows
+
+
+@dataclass(frozen=True)
+class ShadowSettings:
+    """How each model is trained and queried: the target's recipe, so that the shadows imitate it.
+
+    Attributes
+    ----------
+    epochs : int, default=20
+    batch_size : int, default=32
+    optimizer : {"adam", "sgd", "rmsprop"}, default="adam"
+    learning_rate : float, optional
+        Keras' default for the optimizer when None.
+    queries : tuple of str, default=("identity", "flip")
+        Views of every candidate that are scored (:data:`QUERIES`).
+    precision : {"float32", "mixed_bfloat16"}, default="float32"
+        Keras' dtype policy of the models: ``"mixed_bfloat16"`` computes the convolutions
+        and the hidden dense layer in bfloat16 (weights and the softmax layer stay float32),
+        faster on CPUs with AMX or AVX512-BF16 and on GPUs, but a different recipe from a
+        float32 ``train_and_evaluate`` target: train the target with the same precision.
+
+    The model is ``build_model("small_cnn", ...)``, trained with sparse categorical
+    cross-entropy as in :func:`pbmlib.learn.training.train_and_evaluate`.
+    """
+
+    epochs: int = 20
+    batch_size: int = 32
+    optimizer: str = "adam"
+    learning_rate: float | None = None
+    queries: tuple = ("identity", "flip")
+    precision: str = "float32"
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"ShadowSettings.{name} must be an int >= 1, got {value!r}")
+        if self.optimizer not in ("adam", "sgd", "rmsprop"):
+            raise ValueError(f"ShadowSettings.optimizer must be 'adam', 'sgd' or 'rmsprop', got {self.optimizer!r}")
+        lr = self.learning_rate
+        if lr is not None and (isinstance(lr, (bool, np.bool_)) or not isinstance(lr, numbers.Real)
+                               or not 0 < float(lr) < np.inf):
+            raise ValueError(f"ShadowSettings.learning_rate must be None or a positive number, got {lr!r}")
+        queries = tuple(self.queries) if isinstance(self.queries, (list, tuple)) else ()
+        if not queries or any(q not in QUERIES for q in queries) or len(set(queries)) != len(queries):
+            raise ValueError(f"ShadowSettings.queries must be a non-empty tuple of distinct names among "
+                             f"{list(QUERIES)}, got {self.queries!r}")
+        object.__setattr__(self, "queries", queries)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"ShadowSettings.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "queries": list(self.queries), "model": "small_cnn"}
+
+
+def _model_seeds(seed, n: int) -> list[np.random.SeedSequence]:
+    if isinstance(seed, (list, tuple)):
+        if len(seed) != n:
+            raise ValueError(f"seeds must hold one seed per model ({n}), got {len(seed)}")
+        return [s if isinstance(s, np.random.SeedSequence) else spawn_seeds(s, 1)[0] for s in seed]
+    return spawn_seeds(seed, n)
+
+
+def _int_seed(sequence: np.random.SeedSequence) -> int:
+    """A 31-bit int from a seed sequence (Keras' ``set_random_seed`` takes ints)."""
+    return int(sequence.generate_state(1, np.uint32)[0] >> 1)
+
+
+def _epoch_order(sequence: np.random.SeedSequence, epoch: int, rows: np.ndarray) -> np.ndarray:
+    """Model's rows in the order of ``epoch``: a permutation drawn from (its seed, epoch)."""
+    child = np.random.SeedSequence(sequence.entropy, spawn_key=sequence.spawn_key + (1, epoch))
+    return rows[np.random.default_rng(child).permutation(rows.size)]
+
+
+def _trainer(images: np.ndarray, models: list):
+    """One Keras model whose step trains every model of ``models`` on its own rows of ``images``.
+
+    Input: (batch, K) int32 row numbers; output: (batch, K, classes) probabilities, model k's
+    on its batch (column k). ``images`` (N, H, W, C) uint8 is held as one non-trainable variable.
+    """
+    import keras
+    from keras import ops
+
+    class Trainer(keras.Model):
+        def __init__(self):
+            super().__init__(name="stacked_models")
+            self.images = self.add_weight(shape=images.shape, dtype="uint8", trainable=False,
+                                          initializer="zeros", name="images")
+            self.images.assign(images)
+            self.members = models
+
+        def call(self, rows, training=False):
+            outputs = [member(ops.cast(ops.take(self.images, rows[:, k], axis=0), "float32"), training=training)
+                       for k, member in enumerate(self.members)]
+            return ops.stack(outputs, axis=1)
+
+    return Trainer()
+
+
+def _summed_loss(targets, probabilities):
+    """(batch,) the models' cross-entropies summed: each model's gradient is its own mean loss's."""
+    import keras
+    from keras import ops
+
+    return ops.sum(keras.losses.sparse_categorical_crossentropy(targets, probabilities), axis=1)
+
+
+def train_models(images, targets, rows, *, settings: ShadowSettings = ShadowSettings(), seeds=None,
+                 group_size: int | None = None, progress=None) -> list:
+    """Train one small CNN per entry of ``rows``, K at a time in one compiled step.
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, H, W) or (N, H, W, C), uint8 in [0, 255]
+        Every image any model trains on (e.g. a population, or a population and a protected
+        set side by side); held once on the device as uint8.
+    targets : array of int of shape (N,)
+        Class numbers in [0, classes), classes = ``targets.max() + 1`` (at least 2).
+    rows : sequence of arrays of int
+        ``rows[k]``: the rows of ``images`` model k trains on.
+    settings : ShadowSettings
+    seeds : None, int, Generator, or a sequence of one seed per model
+        Model k's weights, dropout and batch order come from seed k (with one seed, from
+        child k of ``SeedSequence.spawn``). Pass an int for reproducible models.
+    group_size : int, optional
+        Models per compiled step (default: all models whose training sets have one size).
+        A speed knob only: a model's training does not depend on its group.
+    progress : callable, optional
+        Called as ``progress(done, total)`` in model-epochs after every epoch of a group.
+
+    Returns
+    -------
+    list of keras.Model
+        ``build_model("small_cnn", input_shape=images.shape[1:], classes=...)`` models,
+        trained; outputs are softmax probabilities.
+    """
+    images = check_images(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    targets = _check_targets(targets, images.shape[0])
+    rows = _check_rows(rows, images.shape[0])
+    if not isinstance(settings, ShadowSettings):
+        raise ValueError(f"settings must be a ShadowSettings, got {settings!r}")
+    if group_size is not None and (isinstance(group_size, bool) or not isinstance(group_size, numbers.Integral)
+                                   or group_size < 1):
+        raise ValueError(f"group_size must be None or an int >= 1, got {group_size!r}")
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress must be None or a callable progress(done, total), got {progress!r}")
+    sequences = _model_seeds(seeds, len(rows))
+    classes = int(targets.max()) + 1
+    if classes < 2:
+        raise ValueError("targets hold one class only; training needs at least 2")
+    by_size: dict[int, list[int]] = {}
+    for k, r in enumerate(rows):
+        by_size.setdefault(r.size, []).append(k)
+    groups = []
+    for ks in by_size.values():
+        step = group_size or len(ks)
+        groups += [ks[i:i + step] for i in range(0, len(ks), step)]
+    models = [None] * len(rows)
+    done, total = 0, len(rows) * settings.epochs
+    for group in groups:
+        trained = _train_group(images, targets, [rows[k] for k in group], [sequences[k] for k in group],
+                               classes, settings,
+                               None if progress is None else (lambda n, base=done: progress(base + n, total)))
+        for k, model in zip(group, trained):
+            models[k] = model
+        done += len(group) * settings.epochs
+    return models
+
+
+def _train_group(images, targets, rows, sequences, classes, settings, progress):
+    import keras
+
+    keras.backend.clear_session()
+    members = [_build(images.shape[1:], classes, sequence, settings.precision) for sequence in sequences]
+    trainer = _trainer(images, members)
+    trainer.compile(optimizer=_make_optimizer(settings.optimizer, settings.learning_rate), loss=_summed_loss)
+    for epoch in range(settings.epochs):
+        order = np.stack([_epoch_order(s, epoch, r) for s, r in zip(sequences, rows)], axis=1).astype(np.int32)
+        trainer.fit(order, targets[order], batch_size=settings.batch_size, epochs=1, shuffle=False, verbose=0)
+        if progress is not None:
+            progress((epoch + 1) * len(members))
+    return members
+
+
+def _build(input_shape, classes: int, sequence: np.random.SeedSequence, precision: str):
+    """``build_model("small_cnn")`` with the weights and dropout seed of ``sequence`` and the dtype policy
+    ``precision`` (the softmax layer float32); Keras' global policy is given back afterwards."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        with keras_seed(_int_seed(sequence)):  # this model's seed alone
+            model = build_model("small_cnn", input_shape=input_shape, classes=classes)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    if precision != "float32":
+        model.get_layer(_HEAD).dtype_policy = "float32"  # probabilities and the loss in float32
+    return model
+
+
+def _check_targets(targets, n: int) -> np.ndarray:
+    targets = np.asarray(targets)
+    if targets.shape != (n,) or not np.issubdtype(targets.dtype, np.integer) or (n and targets.min() < 0):
+        raise ValueError(f"targets must be {n} class numbers >= 0 (ints, one per image), got "
+                         f"{targets.dtype} of shape {targets.shape}; encode labels with "
+                         f"pbmlib.learn.training.encode_targets")
+    return targets.astype(np.int64)
+
+
+def _check_rows(rows, n: int) -> list[np.ndarray]:
+    try:
+        rows = [np.asarray(r) for r in rows]
+    except TypeError:
+        raise ValueError(f"rows must be a sequence of arrays of row numbers, got {rows!r:.80}") from None
+    if not rows:
+        raise ValueError("rows is empty: pass one array of training rows per model")
+    for k, r in enumerate(rows):
+        if r.ndim != 1 or r.size == 0 or not np.issubdtype(r.dtype, np.integer) or r.min() < 0 or r.max() >= n:
+            raise ValueError(f"rows[{k}] must be a non-empty 1-d array of row numbers in [0, {n}), got {r!r:.80}")
+    return rows
+
+
+def logit_confidences(models, images, labels, *, queries=("identity",), batch_size: int = 500) -> np.ndarray:
+    """Logit-scaled confidence of the true label of every model on every image and query.
+
+    Reads the features before the softmax layer and applies that layer's kernel and bias
+    in float64, so ``phi = z_y - logsumexp_{j != y} z_j``
+    (:func:`pbmlib.privacy.lira.logit_confidence`) never goes through a probability that
+    rounds to 1.
+
+    Parameters
+    ----------
+    models : keras.Model or list of keras.Model
+        Models from ``build_model("small_cnn", ...)`` (trained here or by
+        :func:`~pbmlib.learn.training.train_and_evaluate`).
+    images : ndarray of shape (N, H, W) or (N, H, W, C), uint8
+        Candidates; streamed in batches (never held in float whole).
+    labels : array of int of shape (N,)
+        Class numbers (the models' output positions).
+    queries : sequence of str, default=("identity",)
+        Views of every image (:data:`QUERIES`).
+    batch_size : int, default=500
+
+    Returns
+    -------
+    ndarray of shape (K, N, Q), float64
+    """
+    import keras
+    from keras import ops
+
+    single = isinstance(models, keras.Model)
+    models = [models] if single else list(models)
+    images = check_images(images)
+    labels = _check_targets(labels, images.shape[0])
+    queries = ShadowSettings(queries=tuple(queries)).queries
+    heads, extractors = [], []
+    for model in models:
+        try:
+            head, features = model.get_layer(_HEAD), model.get_layer(_FEATURES)
+        except ValueError:
+            raise ValueError(f"model {model.name!r} has no layers {_FEATURES!r} and {_HEAD!r}; pass models from "
+                             f"build_model('small_cnn', ...)") from None
+        kernel, bias = (np.asarray(w, dtype=np.float64) for w in head.get_weights())
+        if labels.max() >= kernel.shape[1]:
+            raise ValueError(f"labels go up to {labels.max()} but model {model.name!r} has {kernel.shape[1]} classes")
+        heads.append((kernel, bias))
+        extractors.append(keras.Model(model.inputs, features.output))
+
+    class Features(keras.Model):  # every model's features in one pass over a batch
+        def __init__(self):
+            super().__init__(name="stacked_features")
+            self.members = extractors
+
+        def call(self, x):
+            return ops.stack([m(x) for m in self.members], axis=1)
+
+    stacked = Features()
+    out = np.empty((len(models), images.shape[0], len(queries)))
+    for q, name in enumerate(queries):
+        feats = stacked.predict(ImageBatches(QUERIES[name](images), batch_size=batch_size), verbose=0)
+        logits = np.einsum("nkf,kfc->knc", feats.astype(np.float64), np.stack([k for k, _ in heads])) \
+            + np.stack([b for _, b in heads])[:, None, :]
+        out[:, :, q] = logit_confidence(logits, labels)
+    return out
+
+
+def _design_key(images: np.ndarray, labels: np.ndarray, settings: ShadowSettings, n_shadows: int,
+                entropy) -> str:
+    """Hex digest of everything the shadow models depend on (population bytes, labels, settings, seed)."""
+    hasher = hashlib.sha256()
+    hasher.update(f"{images.dtype.str}{images.shape}".encode())
+    flat = images.reshape(-1)
+    for lo in range(0, flat.size, 1 << 24):
+        hasher.update(np.ascontiguousarray(flat[lo:lo + (1 << 24)]).tobytes())
+    hasher.update(np.asarray(labels, dtype=np.int64).tobytes())
+    hasher.update(json.dumps({"settings": settings.to_dict(), "n_shadows": n_shadows, "entropy": str(entropy),
+                              "format": _FORMAT}, sort_keys=True).encode())
+    return hasher.hexdigest()[:32]
+
+
+def _root_seed(seed) -> np.random.SeedSequence:
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, np.random.Generator):
+        return np.random.SeedSequence(int(seed.integers(0, 2**63)))
+    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
+        return np.random.SeedSequence(seed)
+    raise ValueError(f"seed must be None, a non-negative int, a SeedSequence or a numpy Generator, got {seed!r}")
+
+
+def train_shadows(images, labels, *, n_shadows: int = 16, settings: ShadowSettings = ShadowSettings(),
+                  seed=None, indices=None, path: str | os.PathLike | None = None, group_size: int | None = None,
+                  progress=None) -> dict:
+    """Train shadow models of one design and score every candidate of the population with them.
+
+    The design is the population (``images``, ``labels``), ``settings``, ``n_shadows`` and
+    ``seed``: the inclusion mask is :func:`~pbmlib.privacy.lira.draw_inclusion` from the
+    seed's first child, shadow k's training from child k of its second. So shadows can be
+    trained in parts (``indices``, e.g. one part per sweep run or Dask task), saved, and
+    put together by :func:`combine_shadow_scores`.
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, H, W) or (N, H, W, C), uint8
+        The population: every candidate of the attacks (members and non-members of the
+        targets alike).
+    labels : array of int of shape (N,)
+        Class numbers.
+    n_shadows : int, default=16
+        Shadow models of the design (an even number gives every candidate as many "in"
+        as "out" shadows).
+    settings : ShadowSettings
+        The target's training recipe.
+    seed : None, int, SeedSequence or Generator
+        The design's seed; its entropy is recorded, so None still gives a design that can
+        be completed later (from the saved file).
+    indices : sequence of int, optional
+        The shadow models to train now (default: all).
+    path : path, optional
+        Write the result there as ``.npz`` (atomically). If the file already holds this
+        part of this design, it is returned without training (resumable).
+    group_size, progress
+        See :func:`train_models`.
+
+    Returns
+    -------
+    dict
+        ``scores`` (len(indices), N, Q) float64, logit-scaled confidences;
+        ``inclusion`` (len(indices), N) bool; ``indices`` (len(indices),) int64;
+        ``n_shadows``, ``design`` (hex key of the design), ``entropy`` (the seed's),
+        ``settings`` (dict), ``train_seconds``, ``versions``.
+    """
+    images = check_images(images)
+    labels = _check_targets(labels, images.shape[0])
+    n_shadows = int(n_shadows) if isinstance(n_shadows, numbers.Integral) and not isinstance(n_shadows, bool) \
+        else n_shadows
+    if not isinstance(n_shadows, int) or n_shadows < 2:
+        raise ValueError(f"n_shadows must be an int >= 2, got {n_shadows!r}")
+    if not isinstance(settings, ShadowSettings):
+        raise ValueError(f"settings must be a ShadowSettings, got {settings!r}")
+    indices = np.arange(n_shadows) if indices is None else np.asarray(indices)
+    if indices.ndim != 1 or indices.size == 0 or not np.issubdtype(indices.dtype, np.integer) \
+            or indices.min() < 0 or indices.max() >= n_shadows or np.unique(indices).size != indices.size:
+        raise ValueError(f"indices must be distinct shadow numbers in [0, {n_shadows}), got {indices!r:.80}")
+    root = _root_seed(seed)
+    design = _design_key(images, labels, settings, n_shadows, root.entropy)
+    if path is not None:
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise ValueError(f"path must end in .npz, got {str(path)!r}")
+        if path.exists():
+            saved = _load(path)
+            if saved["design"] != design or not np.array_equal(saved["indices"], indices):
+                raise ValueError(f"{path} holds shadow models {saved['indices'].tolist()} of design "
+                                 f"{saved['design']}, not {indices.tolist()} of {design}; pass a new path")
+            return saved
+        if not path.parent.is_dir():
+            raise ValueError(f"the folder of path {str(path)!r} does not exist; create it first")
+    inclusion_seed, model_seed = root.spawn(2)
+    inclusion = draw_inclusion(n_shadows, images.shape[0], seed=inclusion_seed)[indices]
+    sequences = [model_seed.spawn(n_shadows)[k] for k in indices]
+    started = time.perf_counter()
+    models = train_models(images, labels, [np.flatnonzero(row) for row in inclusion], settings=settings,
+                          seeds=sequences, group_size=group_size, progress=progress)
+    train_seconds = time.perf_counter() - started
+    scores = logit_confidences(models, images, labels, queries=settings.queries)
+    result = {"scores": scores, "inclusion": inclusion, "indices": indices.astype(np.int64),
+              "n_shadows": n_shadows, "design": design, "entropy": str(root.entropy),
+              "settings": settings.to_dict(), "train_seconds": train_seconds, "versions": versions()}
+    if path is not None:
+        _save(path, result)
+    return result
+
+
+_ARRAYS = ("scores", "inclusion", "indices")
+
+
+def _save(path: Path, result: dict) -> None:
+    buffer = io.BytesIO()
+    meta = {k: v for k, v in result.items() if k not in _ARRAYS}
+    np.savez(buffer, **{k: result[k] for k in _ARRAYS}, meta=np.array(json.dumps(meta)))
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def _load(path: Path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            result = {k: data[k] for k in _ARRAYS}
+            meta = json.loads(str(data["meta"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path} is not a shadow-scores file written by train_shadows ({exc}); "
+                         f"delete it or pass another path") from None
+    return {**result, **meta}
+
+
+def combine_shadow_scores(paths) -> dict:
+    """Put together the parts of one shadow design saved by :func:`train_shadows`.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        ``.npz`` files of one design that hold every shadow model exactly once.
+
+    Returns
+    -------
+    dict
+        ``scores`` (n_shadows, N, Q) float64 and ``inclusion`` (n_shadows, N) bool, in
+        shadow order, with ``n_shadows``, ``design``, ``entropy``, ``settings`` and
+        ``train_seconds`` (summed over the parts).
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("paths is empty: pass the .npz files written by train_shadows")
+    parts = [_load(p) for p in paths]
+    first = parts[0]
+    for p, part in zip(paths, parts):
+        if part["design"] != first["design"]:
+            raise ValueError(f"{p} belongs to shadow design {part['design']}, {paths[0]} to {first['design']}: "
+                             f"combine the parts of one design")
+    indices = np.concatenate([part["indices"] for part in parts])
+    n = first["n_shadows"]
+    if np.sort(indices).tolist() != list(range(n)):
+        missing = sorted(set(range(n)) - set(indices.tolist()))
+        raise ValueError(f"the parts hold shadow models {sorted(indices.tolist())} of {n}: missing {missing}, "
+                         f"duplicates {sorted({int(i) for i in indices if (indices == i).sum() > 1})}")
+    order = np.argsort(indices)
+    return {"scores": np.concatenate([part["scores"] for part in parts])[order],
+            "inclusion": np.concatenate([part["inclusion"] for part in parts])[order],
+            "n_shadows": n, "design": first["design"], "entropy": first["entropy"], "settings": first["settings"],
+            "train_seconds": float(sum(part["train_seconds"] for part in parts))}
