@@ -52,8 +52,9 @@ from .training import _make_optimizer
 __all__ = ["QUERIES", "ShadowSettings", "train_models", "logit_confidences", "train_shadows",
            "combine_shadow_scores"]
 
-#: Query views of a candidate: the image itself and its left-right mirror ([1]_ queries mirrors
-#: and shifts; the models here train without augmentation, so the image itself counts most).
+#: Query views of a candidate: the image itself and its left-right mirror. [1]_ queries mirrors and
+#: shifts of models trained with them; the models here train without augmentation, and on
+#: Fashion-MNIST adding the mirror did not raise LiRA's figures (benchmarks/bench_lira.py).
 QUERIES = {
     "identity": lambda images: images,
     "flip": lambda images: images[:, :, ::-1],
@@ -78,7 +79,7 @@ class ShadowSettings:
     optimizer : {"adam", "sgd", "rmsprop"}, default="adam"
     learning_rate : float, optional
         Keras' default for the optimizer when None.
-    queries : tuple of str, default=("identity", "flip")
+    queries : tuple of str, default=("identity",)
         Views of every candidate that are scored (:data:`QUERIES`).
     precision : {"float32", "mixed_bfloat16"}, default="float32"
         Keras' dtype policy of the models: ``"mixed_bfloat16"`` computes the convolutions
@@ -94,7 +95,7 @@ class ShadowSettings:
     batch_size: int = 32
     optimizer: str = "adam"
     learning_rate: float | None = None
-    queries: tuple = ("identity", "flip")
+    queries: tuple = ("identity",)
     precision: str = "float32"
 
     def __post_init__(self):
@@ -192,8 +193,9 @@ def train_models(images, targets, rows, *, settings: ShadowSettings = ShadowSett
     group_size : int, optional
         Models per compiled step (default: all models whose training sets have one size).
         A speed knob only: a model's training does not depend on its group.
-    progress : callable, optional
-        Called as ``progress(done, total)`` in model-epochs after every epoch of a group.
+    progress : None, True or callable, default=None
+        True shows a progress bar (tqdm) in model-epochs; a callable is called as
+        ``progress(done, total)`` after every epoch of a group.
 
     Returns
     -------
@@ -211,8 +213,8 @@ def train_models(images, targets, rows, *, settings: ShadowSettings = ShadowSett
     if group_size is not None and (isinstance(group_size, bool) or not isinstance(group_size, numbers.Integral)
                                    or group_size < 1):
         raise ValueError(f"group_size must be None or an int >= 1, got {group_size!r}")
-    if progress is not None and not callable(progress):
-        raise ValueError(f"progress must be None or a callable progress(done, total), got {progress!r}")
+    if progress is not None and progress is not True and not callable(progress):
+        raise ValueError(f"progress must be None, True or a callable progress(done, total), got {progress!r}")
     sequences = _model_seeds(seeds, len(rows))
     classes = int(targets.max()) + 1
     if classes < 2:
@@ -226,6 +228,12 @@ def train_models(images, targets, rows, *, settings: ShadowSettings = ShadowSett
         groups += [ks[i:i + step] for i in range(0, len(ks), step)]
     models = [None] * len(rows)
     done, total = 0, len(rows) * settings.epochs
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="models", unit="model-epoch")
+        progress = lambda n, _total: bar.update(n - bar.n)
     for group in groups:
         trained = _train_group(images, targets, [rows[k] for k in group], [sequences[k] for k in group],
                                classes, settings,
@@ -233,6 +241,8 @@ def train_models(images, targets, rows, *, settings: ShadowSettings = ShadowSett
         for k, model in zip(group, trained):
             models[k] = model
         done += len(group) * settings.epochs
+    if bar is not None:
+        bar.close()
     return models
 
 
@@ -355,27 +365,37 @@ def logit_confidences(models, images, labels, *, queries=("identity",), batch_si
 
 
 def _design_key(images: np.ndarray, labels: np.ndarray, settings: ShadowSettings, n_shadows: int,
-                entropy) -> str:
+                root: np.random.SeedSequence) -> str:
     """Hex digest of everything the shadow models depend on (population bytes, labels, settings, seed)."""
     hasher = hashlib.sha256()
     hasher.update(f"{images.dtype.str}{images.shape}".encode())
     flat = images.reshape(-1)
-    for lo in range(0, flat.size, 1 << 24):
+    for lo in range(0, flat.size, 1 << 24):  # a memory map is read in pieces
         hasher.update(np.ascontiguousarray(flat[lo:lo + (1 << 24)]).tobytes())
     hasher.update(np.asarray(labels, dtype=np.int64).tobytes())
-    hasher.update(json.dumps({"settings": settings.to_dict(), "n_shadows": n_shadows, "entropy": str(entropy),
+    hasher.update(json.dumps({"settings": settings.to_dict(), "n_shadows": n_shadows, "seed": _seed_record(root),
                               "format": _FORMAT}, sort_keys=True).encode())
     return hasher.hexdigest()[:32]
 
 
 def _root_seed(seed) -> np.random.SeedSequence:
+    """The design's seed as a SeedSequence; None draws fresh entropy, which the saved file records."""
     if isinstance(seed, np.random.SeedSequence):
         return seed
     if isinstance(seed, np.random.Generator):
         return np.random.SeedSequence(int(seed.integers(0, 2**63)))
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
-        return np.random.SeedSequence(seed)
+    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)) and seed >= 0):
+        return np.random.SeedSequence(None if seed is None else int(seed))
     raise ValueError(f"seed must be None, a non-negative int, a SeedSequence or a numpy Generator, got {seed!r}")
+
+
+def _seed_record(root: np.random.SeedSequence) -> dict:
+    return {"entropy": str(root.entropy), "spawn_key": [int(k) for k in root.spawn_key]}
+
+
+def _child(root: np.random.SeedSequence, *keys: int) -> np.random.SeedSequence:
+    """Child ``keys`` of ``root``, as ``spawn`` would make it, without changing ``root``'s spawn counter."""
+    return np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + keys)
 
 
 def train_shadows(images, labels, *, n_shadows: int = 16, settings: ShadowSettings = ShadowSettings(),
@@ -385,7 +405,7 @@ def train_shadows(images, labels, *, n_shadows: int = 16, settings: ShadowSettin
 
     The design is the population (``images``, ``labels``), ``settings``, ``n_shadows`` and
     ``seed``: the inclusion mask is :func:`~pbmlib.privacy.lira.draw_inclusion` from the
-    seed's first child, shadow k's training from child k of its second. So shadows can be
+    seed's child 0, shadow k's weights, dropout and batches from its child (1, k). So shadows can be
     trained in parts (``indices``, e.g. one part per sweep run or Dask task), saved, and
     put together by :func:`combine_shadow_scores`.
 
@@ -402,8 +422,9 @@ def train_shadows(images, labels, *, n_shadows: int = 16, settings: ShadowSettin
     settings : ShadowSettings
         The target's training recipe.
     seed : None, int, SeedSequence or Generator
-        The design's seed; its entropy is recorded, so None still gives a design that can
-        be completed later (from the saved file).
+        The design's seed; its entropy is recorded (``seed`` in the result), so a design
+        drawn with None can be completed later by passing
+        ``np.random.SeedSequence(int(result["seed"]["entropy"]))``.
     indices : sequence of int, optional
         The shadow models to train now (default: all).
     path : path, optional
@@ -417,7 +438,7 @@ def train_shadows(images, labels, *, n_shadows: int = 16, settings: ShadowSettin
     dict
         ``scores`` (len(indices), N, Q) float64, logit-scaled confidences;
         ``inclusion`` (len(indices), N) bool; ``indices`` (len(indices),) int64;
-        ``n_shadows``, ``design`` (hex key of the design), ``entropy`` (the seed's),
+        ``n_shadows``, ``design`` (hex key of the design), ``seed`` (entropy and spawn key),
         ``settings`` (dict), ``train_seconds``, ``versions``.
     """
     images = check_images(images)
@@ -433,7 +454,7 @@ def train_shadows(images, labels, *, n_shadows: int = 16, settings: ShadowSettin
             or indices.min() < 0 or indices.max() >= n_shadows or np.unique(indices).size != indices.size:
         raise ValueError(f"indices must be distinct shadow numbers in [0, {n_shadows}), got {indices!r:.80}")
     root = _root_seed(seed)
-    design = _design_key(images, labels, settings, n_shadows, root.entropy)
+    design = _design_key(images, labels, settings, n_shadows, root)
     if path is not None:
         path = Path(path)
         if path.suffix != ".npz":
@@ -446,16 +467,15 @@ def train_shadows(images, labels, *, n_shadows: int = 16, settings: ShadowSettin
             return saved
         if not path.parent.is_dir():
             raise ValueError(f"the folder of path {str(path)!r} does not exist; create it first")
-    inclusion_seed, model_seed = root.spawn(2)
-    inclusion = draw_inclusion(n_shadows, images.shape[0], seed=inclusion_seed)[indices]
-    sequences = [model_seed.spawn(n_shadows)[k] for k in indices]
+    inclusion = draw_inclusion(n_shadows, images.shape[0], seed=_child(root, 0))[indices]
+    sequences = [_child(root, 1, int(k)) for k in indices]
     started = time.perf_counter()
     models = train_models(images, labels, [np.flatnonzero(row) for row in inclusion], settings=settings,
                           seeds=sequences, group_size=group_size, progress=progress)
     train_seconds = time.perf_counter() - started
     scores = logit_confidences(models, images, labels, queries=settings.queries)
     result = {"scores": scores, "inclusion": inclusion, "indices": indices.astype(np.int64),
-              "n_shadows": n_shadows, "design": design, "entropy": str(root.entropy),
+              "n_shadows": n_shadows, "design": design, "seed": _seed_record(root),
               "settings": settings.to_dict(), "train_seconds": train_seconds, "versions": versions()}
     if path is not None:
         _save(path, result)
@@ -495,7 +515,7 @@ def combine_shadow_scores(paths) -> dict:
     -------
     dict
         ``scores`` (n_shadows, N, Q) float64 and ``inclusion`` (n_shadows, N) bool, in
-        shadow order, with ``n_shadows``, ``design``, ``entropy``, ``settings`` and
+        shadow order, with ``n_shadows``, ``design``, ``seed``, ``settings`` and
         ``train_seconds`` (summed over the parts).
     """
     paths = [Path(p) for p in paths]
@@ -516,5 +536,5 @@ def combine_shadow_scores(paths) -> dict:
     order = np.argsort(indices)
     return {"scores": np.concatenate([part["scores"] for part in parts])[order],
             "inclusion": np.concatenate([part["inclusion"] for part in parts])[order],
-            "n_shadows": n, "design": first["design"], "entropy": first["entropy"], "settings": first["settings"],
+            "n_shadows": n, "design": first["design"], "seed": first["seed"], "settings": first["settings"],
             "train_seconds": float(sum(part["train_seconds"] for part in parts))}
