@@ -8,7 +8,7 @@ import pytest
 NUMPY_TIER = ["pbmlib", "pbmlib.data.datasets", "pbmlib.data.augmentation", "pbmlib.data.split", "pbmlib.pbm.mixing",
               "pbmlib.pbm.restoration", "pbmlib.pbm.release", "pbmlib.schemes", "pbmlib.schemes.registry",
               "pbmlib.privacy.similarity", "pbmlib.privacy.matchers", "pbmlib.privacy.attacks",
-              "pbmlib.privacy.scorecard"]
+              "pbmlib.privacy.scorecard", "pbmlib.privacy.lira"]
 
 
 @pytest.mark.parametrize("module", NUMPY_TIER)
