@@ -12,13 +12,14 @@ Two ways of training are timed in the same run, each in a fresh process:
 
 - fast: :func:`pbmlib.learn.shadows.train_models`, all 17 models in one compiled step, then
   :func:`~pbmlib.learn.shadows.logit_confidences` of every model on every candidate (the
-  mirrored candidates are scored too, untimed, for one extra row). With
-  TensorFlow it runs with one thread per operation and as many operations at once as there
-  are cores (``TF_NUM_INTRAOP_THREADS=1``, ``TF_NUM_INTEROP_THREADS``): the 17 models' small
-  convolutions run side by side instead of each being split over the cores
-  (``--default-threads`` turns this off);
-- plain: one ``train_and_evaluate`` per model, TensorFlow's default threads
-  (``--plain-models K`` trains K of them and extrapolates to all, saying so).
+  mirrored candidates are scored too, untimed, for one extra row);
+- plain: one ``train_and_evaluate`` per model (``--plain-models K`` trains K of them and
+  extrapolates to all, saying so).
+
+Both run with TensorFlow's default threads. ``--one-thread-per-op`` runs the fast path with
+``TF_NUM_INTRAOP_THREADS=1`` and ``TF_NUM_INTEROP_THREADS`` = cores (the 17 models' small
+operations side by side instead of each split over the cores): about 10 % less CPU time, but
+no shorter wall time on this shared machine.
 
 Run: ``.venv/bin/python benchmarks/bench_lira.py`` (about 12 minutes on 2 idle cores);
 ``--plain-models 3`` for a quicker run, ``--precision mixed_bfloat16`` for bfloat16
@@ -111,8 +112,8 @@ def main(argv=None) -> int:
                         help="plain trainings to time (default: all models; fewer are extrapolated; 0: none)")
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"],
                         help="dtype policy of the fast path's models (default float32, as train_and_evaluate)")
-    parser.add_argument("--default-threads", action="store_true",
-                        help="run the fast path with TensorFlow's default threads too")
+    parser.add_argument("--one-thread-per-op", action="store_true",
+                        help="run the fast path with one thread per TensorFlow operation, cores operations at once")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fashion-mnist-dir", default=None,
                         help="folder of the Fashion-MNIST .gz files (default: Debian's dataset-fashion-mnist)")
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     fast_env = dict(os.environ)
-    if not args.default_threads:
+    if args.one_thread_per_op:
         fast_env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS=str(cores))
     print(f"LiRA benchmark: {args.shadows} shadow models + the target, small_cnn, {args.epochs} epochs, batch 32, "
           f"{args.population} Fashion-MNIST images, each model on {args.population // 2}; {args.precision}; "
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
         with np.load(os.path.join(tmp, "fast.json.npz")) as saved:
             scores, correct = saved["scores"], saved["correct"]
         print(f"fast path ({fast['keras']}, {n_models} models in one compiled step"
-              f"{'' if args.default_threads else ', one thread per operation'}): training {fast['train'][0]:.1f} s "
+              f"{', one thread per operation' if args.one_thread_per_op else ''}): training {fast['train'][0]:.1f} s "
               f"(CPU {fast['train'][1]:.1f} s), scoring {fast['scoring'][0]:.1f} s", flush=True)
         plain = None
         if args.plain_models:
