@@ -62,11 +62,12 @@ def _worker(args) -> int:
     from pbmlib.learn.shadows import ShadowSettings, logit_confidences, train_models
     from pbmlib.learn.streaming import ImageBatches
     from pbmlib.learn.training import train_and_evaluate
+    from pbmlib.study.settings import TrainingSettings
 
     images, labels = _population(args.population, args.seed, args.fashion_mnist_dir)
     inclusion, seeds = _design(args)
     rows = [np.flatnonzero(r) for r in inclusion]
-    settings = ShadowSettings(epochs=args.epochs, precision=args.precision)
+    settings = ShadowSettings(training=TrainingSettings(epochs=args.epochs), precision=args.precision)
     wall, cpu = time.perf_counter(), time.process_time()
     result = {}
     if args.worker == "fast":
@@ -80,9 +81,8 @@ def _worker(args) -> int:
         np.savez(args.out + ".npz", scores=np.concatenate([scores, mirrored], axis=2), correct=predicted == labels)
     else:
         for k in range(args.plain_models):
-            train_and_evaluate("small_cnn", (images[rows[k]], labels[rows[k]]),
-                               (images[~inclusion[k]], labels[~inclusion[k]]), epochs=args.epochs,
-                               batch_size=settings.batch_size, seed=seeds[k])
+            train_and_evaluate((images[rows[k]], labels[rows[k]]), (images[~inclusion[k]], labels[~inclusion[k]]),
+                               training=settings.training, seed=seeds[k])
         result["train"] = (time.perf_counter() - wall, time.process_time() - cpu)
     import keras
 
@@ -136,7 +136,8 @@ def main(argv=None) -> int:
     if args.worker is not None:
         return _worker(args)
 
-    from pbmlib._io import versions, write_json_atomic
+    from pbmlib._fs import write_json_atomic
+    from pbmlib._io import versions
     from pbmlib.privacy.lira import lira_offline, lira_online, loss_threshold_scores, membership_report
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -4,9 +4,9 @@ loss baseline and low-FPR reporting with bootstrap intervals. Synthetic scores o
 import numpy as np
 import pytest
 
-from pbmlib.privacy.attacks import roc_auc, tpr_at_fpr
-from pbmlib.privacy.lira import (LOW_FPRS, draw_inclusion, lira_offline, lira_online, logit_confidence,
-                                 loss_threshold_scores, membership_report, roc_curve)
+from pbmlib.privacy.lira import (draw_inclusion, lira_offline, lira_online, logit_confidence, loss_threshold_scores,
+                                 membership_report)
+from pbmlib.privacy.statistics import LOW_FPRS, roc_auc, roc_curve, tpr_at_fpr
 
 
 def simulate(*, n=4000, n_shadows=16, shift=1.0, noise=0.5, seed=0, learned=True):
@@ -183,9 +183,7 @@ def test_roc_and_report_agree_with_the_direct_definitions_on_tied_scores():
         for row in report["low_fpr"]:
             assert row["tpr"] == pytest.approx(tpr_at_fpr(a, b, row["fpr"]), abs=1e-12)
             assert np.isnan(row["tpr_low"]) and np.isnan(row["tpr_high"])  # no resamples, no interval
-        fpr, tpr, thresholds = roc_curve(a, b)
-        assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
-        assert (np.diff(fpr) >= 0).all() and (np.diff(tpr) >= 0).all() and (np.diff(thresholds) < 0).all()
+        fpr, tpr = roc_curve(a, b)  # the arrays of a log-log ROC plot agree with the report's AUC
         assert np.trapezoid(tpr, fpr) == pytest.approx(report["auc"], abs=1e-12)
 
 
@@ -206,15 +204,14 @@ def test_tpr_at_an_fpr_the_non_members_cannot_resolve_is_reported_at_the_smalles
 def test_bootstrap_is_seeded_and_covers_the_estimate():
     rng = np.random.default_rng(0)
     members, non_members = rng.normal(0.8, 1, 1000), rng.normal(0, 1, 1000)
-    a = membership_report(members, non_members, seed=11)
-    assert a == membership_report(members, non_members, seed=11)  # same seed, same figures, to the bit
-    assert a == membership_report(members, non_members, seed=np.random.default_rng(11))
-    b = membership_report(members, non_members, seed=12)
+    a = membership_report(members, non_members, n_bootstrap=300, seed=11)
+    assert a == membership_report(members, non_members, n_bootstrap=300, seed=11)  # same seed, same figures
+    b = membership_report(members, non_members, n_bootstrap=300, seed=12)
     assert (a["auc_low"], a["auc_high"]) != (b["auc_low"], b["auc_high"])
     assert a["auc_low"] < a["auc"] < a["auc_high"] and a["auc_high"] - a["auc_low"] < 0.06
-    assert a["n_bootstrap"] == 1000 and a["level"] == 0.95
+    assert a["n_bootstrap"] == 300 and a["level"] == 0.95
     assert [row["fpr_target"] for row in a["low_fpr"]] == list(LOW_FPRS)
-    narrow = membership_report(members, non_members, seed=11, level=0.5)
+    narrow = membership_report(members, non_members, n_bootstrap=300, seed=11, level=0.5)
     assert a["auc_low"] < narrow["auc_low"] < narrow["auc_high"] < a["auc_high"]
 
 
@@ -231,10 +228,10 @@ def test_membership_report_refuses_bad_options(kwargs, match):
 
 
 @pytest.mark.parametrize("a, b, match", [
-    ([], [0.0], "member_scores must be a non-empty 1-d array"),
-    ([1.0], [[0.0]], "non_member_scores must be a non-empty 1-d array"),
+    ([], [0.0], "member_scores is empty"),
+    ([1.0], [[0.0]], "non_member_scores must be a 1-d array"),
     ([np.nan], [0.0], "member_scores holds NaN"),
 ])
 def test_scores_are_checked(a, b, match):
     with pytest.raises(ValueError, match=match):
-        roc_curve(a, b)
+        membership_report(a, b)

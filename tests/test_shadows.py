@@ -5,6 +5,7 @@ import pytest
 
 from pbmlib.learn.shadows import (QUERIES, ShadowSettings, combine_shadow_scores, logit_confidences, train_models,
                                   train_shadows)
+from pbmlib.study.settings import TrainingSettings
 from pbmlib.privacy.lira import draw_inclusion, lira_online, loss_threshold_scores, membership_report
 
 
@@ -20,7 +21,7 @@ def test_lira_recovers_membership_of_a_model_that_memorised_its_training_set(noi
     images, labels = noise_population
     inclusion = draw_inclusion(9, 200, seed=1)  # 8 shadows (pairs) and the target (unpaired, last)
     models = train_models(images, labels, [np.flatnonzero(r) for r in inclusion],
-                          settings=ShadowSettings(epochs=30, batch_size=16), seeds=list(range(9)))
+                          settings=ShadowSettings(training={"epochs": 30, "batch_size": 16}), seeds=list(range(9)))
     scores = logit_confidences(models, images, labels)
     assert scores.shape == (9, 200, 1)
     members = inclusion[-1]
@@ -38,7 +39,7 @@ def test_lira_recovers_membership_of_a_model_that_memorised_its_training_set(noi
 def test_a_model_trains_alike_alone_or_beside_others_and_the_same_seed_gives_the_same_scores(noise_population):
     images, labels = noise_population
     rows = [np.arange(0, 100), np.arange(50, 150), np.arange(100, 200)]
-    settings = ShadowSettings(epochs=1, batch_size=16)
+    settings = ShadowSettings(training={"epochs": 1, "batch_size": 16})
     together = logit_confidences(train_models(images, labels, rows, settings=settings, seeds=3), images, labels)
     again = logit_confidences(train_models(images, labels, rows, settings=settings, seeds=3), images, labels)
     np.testing.assert_array_equal(together, again)
@@ -55,7 +56,7 @@ def test_a_model_trains_alike_alone_or_beside_others_and_the_same_seed_gives_the
 @pytest.mark.slow
 def test_shadow_parts_saved_apart_combine_into_the_whole_design(noise_population, tmp_path, monkeypatch):
     images, labels = noise_population[0][:60], noise_population[1][:60]
-    settings = ShadowSettings(epochs=1, batch_size=16, queries=("identity", "flip"))
+    settings = ShadowSettings(training={"epochs": 1, "batch_size": 16}, queries=("identity", "flip"))
     whole = train_shadows(images, labels, n_shadows=4, settings=settings, seed=5)
     assert whole["scores"].shape == (4, 60, 2) and whole["inclusion"].shape == (4, 60)
     assert (whole["inclusion"].sum(axis=0) == 2).all()
@@ -91,7 +92,7 @@ def test_confidences_are_the_log_odds_of_the_models_softmax_and_bfloat16_trains(
     images, labels = noise_population
     for precision in ("float32", "mixed_bfloat16"):
         model, = train_models(images, labels, [np.arange(100)], seeds=0,
-                              settings=ShadowSettings(epochs=2, precision=precision))
+                              settings=ShadowSettings(training={"epochs": 2}, precision=precision))
         phi = logit_confidences(model, images, labels, queries=("identity", "flip"))
         assert phi.shape == (1, 200, 2) and np.isfinite(phi).all()
         assert model.get_layer("predictions").compute_dtype == "float32"
@@ -103,10 +104,11 @@ def test_confidences_are_the_log_odds_of_the_models_softmax_and_bfloat16_trains(
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(epochs=0), "epochs must be an int >= 1"),
-    (dict(batch_size=2.0), "batch_size"),
-    (dict(optimizer="adamw"), "optimizer"),
-    (dict(learning_rate=-1.0), "learning_rate"),
+    (dict(training={"epochs": 0}), "epochs"),
+    (dict(training={"optimizer": "adamw"}), "optimizer"),
+    (dict(training={"epoch": 3}), "did you mean 'epochs'"),
+    (dict(training={"repeats": 2}), "repeats must be 1"),
+    (dict(training=3), "TrainingSettings"),
     (dict(queries=("identity", "rotate")), "queries"),
     (dict(queries=()), "queries"),
     (dict(precision="float16"), "precision"),
@@ -114,6 +116,13 @@ def test_confidences_are_the_log_odds_of_the_models_softmax_and_bfloat16_trains(
 def test_shadow_settings_are_checked(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ShadowSettings(**kwargs)
+
+
+def test_shadow_settings_carry_the_training_settings_whole():
+    settings = ShadowSettings(training={"epochs": 5, "learning_rate": 0.01})
+    assert settings.training == TrainingSettings(epochs=5, learning_rate=0.01)
+    assert ShadowSettings().training.epochs == 20 and ShadowSettings().queries == ("identity",)
+    assert settings.to_dict()["training"]["learning_rate"] == 0.01 and settings.to_dict()["precision"] == "float32"
 
 
 def test_training_arguments_are_checked_before_anything_is_built(noise_population, tmp_path):

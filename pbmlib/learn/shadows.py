@@ -2,14 +2,15 @@
 
 LiRA (:mod:`pbmlib.privacy.lira`) needs the same small CNN trained many times, each on
 another random half of a *population* of candidate images. Training them one at a time
-(:func:`pbmlib.learn.training.train_and_evaluate`) spends much of each step outside the
+(:func:`pbmlib.learn.training.train_and_evaluate`) spends part of each step outside the
 arithmetic: a Python batch from :class:`~pbmlib.learn.streaming.ImageBatches`, a dispatch of
 one small graph. :func:`train_models` trains K models in **one compiled step**:
 
-- the K models are ordinary ``build_model("small_cnn", ...)`` Keras models, each built under
-  its own seed, held side by side by one trainer model whose step runs all K forward and
-  backward passes (one graph, one optimizer over their union; the summed loss gives every
-  model exactly its own gradient, and Adam's updates are per weight);
+- the K models are ordinary :func:`~pbmlib.learn.models.build_model` Keras models (the small
+  CNN by default), each built under its own seed, held side by side by one trainer model
+  whose step runs all K forward and backward passes (one graph, one optimizer over their
+  union; the summed loss gives every model exactly its own gradient, and Adam's updates are
+  per weight);
 - the images sit on the device once, as a uint8 variable; a step receives only the (batch, K)
   row numbers, gathers each model's batch there and converts it to float32;
 - every model's batches come from its own seed (a new permutation of its training rows every
@@ -30,24 +31,29 @@ References
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
 import numbers
 import os
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .._io import versions, write_bytes_atomic
-from .._validation import check_images, spawn_seeds
+from .._fs import write_bytes_atomic
+from .._io import versions
+from .._validation import Settings, check_choice, check_images, spawn_seeds
 from ..privacy.lira import draw_inclusion, logit_confidence
+from ..study.settings import TrainingSettings
 from .models import build_model
+from .quiet import quiet_keras
 from .seeding import keras_seed
 from .streaming import ImageBatches
 from .training import _make_optimizer
+
+keras = quiet_keras()
 
 __all__ = ["QUERIES", "ShadowSettings", "train_models", "logit_confidences", "train_shadows",
            "combine_shadow_scores"]
@@ -60,65 +66,52 @@ QUERIES = {
     "flip": lambda images: images[:, :, ::-1],
 }
 
-# Layers of build_model("small_cnn") the confidences are read from: the features before the
-# softmax layer and that layer's kernel and bias (the logits are computed from them in float64).
-_FEATURES, _HEAD = "small_dense", "predictions"
-_FORMAT = 1
+# The softmax layer of every build_model model: the confidences are computed from its input
+# (the features) and its kernel and bias, in float64.
+_HEAD = "predictions"
+_FORMAT = 1  # version of the .npz written by train_shadows
 #: Keras dtype policies a model can be trained with.
-PRECISIONS = ("float32", "mixed_bfloat16")  # version of the .npz written by train_shadows
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-@dataclass(frozen=True)
-class ShadowSettings:
-    """How each model is trained and queried: the target's recipe, so that the shadows imitate it.
+@dataclasses.dataclass(frozen=True)
+class ShadowSettings(Settings):
+    """How the target and the shadow models are trained and queried: one recipe for all of them.
 
-    Attributes
+    Parameters
     ----------
-    epochs : int, default=20
-    batch_size : int, default=32
-    optimizer : {"adam", "sgd", "rmsprop"}, default="adam"
-    learning_rate : float, optional
-        Keras' default for the optimizer when None.
+    training : TrainingSettings or mapping, default=TrainingSettings(epochs=20)
+        The target's recipe (``model_name``, ``epochs``, ``batch_size``, ``optimizer``,
+        ``learning_rate``) as :func:`pbmlib.learn.training.train_and_evaluate` trains it
+        (sparse categorical cross-entropy on the softmax outputs). ``repeats`` must be 1.
     queries : tuple of str, default=("identity",)
         Views of every candidate that are scored (:data:`QUERIES`).
     precision : {"float32", "mixed_bfloat16"}, default="float32"
         Keras' dtype policy of the models: ``"mixed_bfloat16"`` computes the convolutions
-        and the hidden dense layer in bfloat16 (weights and the softmax layer stay float32),
-        faster on CPUs with AMX or AVX512-BF16 and on GPUs, but a different recipe from a
-        float32 ``train_and_evaluate`` target: train the target with the same precision.
-
-    The model is ``build_model("small_cnn", ...)``, trained with sparse categorical
-    cross-entropy as in :func:`pbmlib.learn.training.train_and_evaluate`.
+        and hidden layers in bfloat16 (weights and the softmax layer stay float32), faster
+        on CPUs with AMX or AVX512-BF16 and on GPUs, but another recipe than a float32
+        ``train_and_evaluate`` target: train the target with the same precision.
     """
 
-    epochs: int = 20
-    batch_size: int = 32
-    optimizer: str = "adam"
-    learning_rate: float | None = None
+    training: TrainingSettings = TrainingSettings(epochs=20)
     queries: tuple = ("identity",)
     precision: str = "float32"
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"ShadowSettings.{name} must be an int >= 1, got {value!r}")
-        if self.optimizer not in ("adam", "sgd", "rmsprop"):
-            raise ValueError(f"ShadowSettings.optimizer must be 'adam', 'sgd' or 'rmsprop', got {self.optimizer!r}")
-        lr = self.learning_rate
-        if lr is not None and (isinstance(lr, (bool, np.bool_)) or not isinstance(lr, numbers.Real)
-                               or not 0 < float(lr) < np.inf):
-            raise ValueError(f"ShadowSettings.learning_rate must be None or a positive number, got {lr!r}")
+        training = TrainingSettings.coerce(self.training, where="ShadowSettings.training")
+        if training.repeats != 1:
+            raise ValueError(f"ShadowSettings.training.repeats must be 1 (every model has its own seed), got "
+                             f"{training.repeats}")
+        object.__setattr__(self, "training", training)
         queries = tuple(self.queries) if isinstance(self.queries, (list, tuple)) else ()
         if not queries or any(q not in QUERIES for q in queries) or len(set(queries)) != len(queries):
             raise ValueError(f"ShadowSettings.queries must be a non-empty tuple of distinct names among "
                              f"{list(QUERIES)}, got {self.queries!r}")
         object.__setattr__(self, "queries", queries)
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"ShadowSettings.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        check_choice(self.precision, PRECISIONS, name="ShadowSettings.precision")
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "queries": list(self.queries), "model": "small_cnn"}
+        return {"training": self.training.to_dict(), "queries": list(self.queries), "precision": self.precision}
 
 
 def _model_seeds(seed, n: int) -> list[np.random.SeedSequence]:
@@ -146,7 +139,6 @@ def _trainer(images: np.ndarray, models: list):
     Input: (batch, K) int32 row numbers; output: (batch, K, classes) probabilities, model k's
     on its batch (column k). ``images`` (N, H, W, C) uint8 is held as one non-trainable variable.
     """
-    import keras
     from keras import ops
 
     class Trainer(keras.Model):
@@ -167,7 +159,6 @@ def _trainer(images: np.ndarray, models: list):
 
 def _summed_loss(targets, probabilities):
     """(batch,) the models' cross-entropies summed: each model's gradient is its own mean loss's."""
-    import keras
     from keras import ops
 
     return ops.sum(keras.losses.sparse_categorical_crossentropy(targets, probabilities), axis=1)
@@ -200,8 +191,8 @@ def train_models(images, targets, rows, *, settings: ShadowSettings = ShadowSett
     Returns
     -------
     list of keras.Model
-        ``build_model("small_cnn", input_shape=images.shape[1:], classes=...)`` models,
-        trained; outputs are softmax probabilities.
+        ``build_model(settings.training.model_name, input_shape=images.shape[1:],
+        classes=...)`` models, trained; outputs are softmax probabilities.
     """
     images = check_images(images)
     if images.ndim == 3:
@@ -227,7 +218,7 @@ def train_models(images, targets, rows, *, settings: ShadowSettings = ShadowSett
         step = group_size or len(ks)
         groups += [ks[i:i + step] for i in range(0, len(ks), step)]
     models = [None] * len(rows)
-    done, total = 0, len(rows) * settings.epochs
+    done, total = 0, len(rows) * settings.training.epochs
     bar = None
     if progress is True:
         from tqdm.auto import tqdm
@@ -240,37 +231,35 @@ def train_models(images, targets, rows, *, settings: ShadowSettings = ShadowSett
                                None if progress is None else (lambda n, base=done: progress(base + n, total)))
         for k, model in zip(group, trained):
             models[k] = model
-        done += len(group) * settings.epochs
+        done += len(group) * settings.training.epochs
     if bar is not None:
         bar.close()
     return models
 
 
 def _train_group(images, targets, rows, sequences, classes, settings, progress):
-    import keras
-
     keras.backend.clear_session()
-    members = [_build(images.shape[1:], classes, sequence, settings.precision) for sequence in sequences]
+    recipe = settings.training
+    members = [_build(recipe.model_name, images.shape[1:], classes, sequence, settings.precision)
+               for sequence in sequences]
     trainer = _trainer(images, members)
-    trainer.compile(optimizer=_make_optimizer(settings.optimizer, settings.learning_rate), loss=_summed_loss)
-    for epoch in range(settings.epochs):
+    trainer.compile(optimizer=_make_optimizer(recipe.optimizer, recipe.learning_rate), loss=_summed_loss)
+    for epoch in range(recipe.epochs):
         order = np.stack([_epoch_order(s, epoch, r) for s, r in zip(sequences, rows)], axis=1).astype(np.int32)
-        trainer.fit(order, targets[order], batch_size=settings.batch_size, epochs=1, shuffle=False, verbose=0)
+        trainer.fit(order, targets[order], batch_size=recipe.batch_size, epochs=1, shuffle=False, verbose=0)
         if progress is not None:
             progress((epoch + 1) * len(members))
     return members
 
 
-def _build(input_shape, classes: int, sequence: np.random.SeedSequence, precision: str):
-    """``build_model("small_cnn")`` with the weights and dropout seed of ``sequence`` and the dtype policy
+def _build(model_name: str, input_shape, classes: int, sequence: np.random.SeedSequence, precision: str):
+    """``build_model(model_name)`` with the weights and dropout seed of ``sequence`` and the dtype policy
     ``precision`` (the softmax layer float32); Keras' global policy is given back afterwards."""
-    import keras
-
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
         with keras_seed(_int_seed(sequence)):  # this model's seed alone
-            model = build_model("small_cnn", input_shape=input_shape, classes=classes)
+            model = build_model(model_name, input_shape=input_shape, classes=classes)
     finally:
         keras.config.set_dtype_policy(previous)
     if precision != "float32":
@@ -303,7 +292,7 @@ def _check_rows(rows, n: int) -> list[np.ndarray]:
 def logit_confidences(models, images, labels, *, queries=("identity",), batch_size: int = 500) -> np.ndarray:
     """Logit-scaled confidence of the true label of every model on every image and query.
 
-    Reads the features before the softmax layer and applies that layer's kernel and bias
+    Reads the features the softmax layer receives and applies its kernel and bias
     in float64, so ``phi = z_y - logsumexp_{j != y} z_j``
     (:func:`pbmlib.privacy.lira.logit_confidence`) never goes through a probability that
     rounds to 1.
@@ -311,8 +300,8 @@ def logit_confidences(models, images, labels, *, queries=("identity",), batch_si
     Parameters
     ----------
     models : keras.Model or list of keras.Model
-        Models from ``build_model("small_cnn", ...)`` (trained here or by
-        :func:`~pbmlib.learn.training.train_and_evaluate`).
+        Models of one architecture from :func:`pbmlib.learn.models.build_model` (trained
+        here or elsewhere): their softmax layer is named ``"predictions"``.
     images : ndarray of shape (N, H, W) or (N, H, W, C), uint8
         Candidates; streamed in batches (never held in float whole).
     labels : array of int of shape (N,)
@@ -325,26 +314,28 @@ def logit_confidences(models, images, labels, *, queries=("identity",), batch_si
     -------
     ndarray of shape (K, N, Q), float64
     """
-    import keras
     from keras import ops
 
     single = isinstance(models, keras.Model)
     models = [models] if single else list(models)
     images = check_images(images)
     labels = _check_targets(labels, images.shape[0])
-    queries = ShadowSettings(queries=tuple(queries)).queries
+    queries = ShadowSettings(queries=tuple(queries) if isinstance(queries, (list, tuple)) else queries).queries
     heads, extractors = [], []
     for model in models:
         try:
-            head, features = model.get_layer(_HEAD), model.get_layer(_FEATURES)
+            head = model.get_layer(_HEAD)
         except ValueError:
-            raise ValueError(f"model {model.name!r} has no layers {_FEATURES!r} and {_HEAD!r}; pass models from "
-                             f"build_model('small_cnn', ...)") from None
+            raise ValueError(f"model {model.name!r} has no layer {_HEAD!r}; pass models from "
+                             f"pbmlib.learn.models.build_model") from None
         kernel, bias = (np.asarray(w, dtype=np.float64) for w in head.get_weights())
         if labels.max() >= kernel.shape[1]:
             raise ValueError(f"labels go up to {labels.max()} but model {model.name!r} has {kernel.shape[1]} classes")
+        if heads and kernel.shape != heads[0][0].shape:
+            raise ValueError(f"model {model.name!r} has a softmax layer of shape {kernel.shape}, the first model "
+                             f"{heads[0][0].shape}: score models of one architecture together")
         heads.append((kernel, bias))
-        extractors.append(keras.Model(model.inputs, features.output))
+        extractors.append(keras.Model(model.inputs, head.input))  # the features the softmax layer reads
 
     class Features(keras.Model):  # every model's features in one pass over a batch
         def __init__(self):

@@ -12,9 +12,9 @@ for every p_y above 1 - 6e-8, so the most memorised members would all tie).
 - :func:`lira_online`, :func:`lira_offline`: the likelihood-ratio attack of [1]_ from the
   shadow models' confidences and the inclusion mask; :func:`loss_threshold_scores`: the
   global-threshold attack of [2]_ (the weak baseline).
-- :func:`roc_curve`, :func:`membership_report`: ROC arrays (for a log-log plot), AUC and TPR at
-  low FPR (0.1 % and 1 %), reported at an FPR only where the non-member count resolves it,
-  with seeded bootstrap intervals.
+- :func:`membership_report`: AUC and TPR at low FPR (0.1 % and 1 %), reported at an FPR only
+  where the non-member count resolves it, with seeded bootstrap intervals (the figures and
+  intervals of :mod:`pbmlib.privacy.statistics`, whose ``roc_curve`` gives the log-log ROC).
 
 A candidate's membership *score* is "higher means more likely a member" throughout.
 
@@ -33,6 +33,7 @@ import numbers
 import numpy as np
 
 from .._validation import check_rng, spawn_seeds
+from .statistics import LEVEL, LOW_FPRS, N_BOOTSTRAP, bootstrap_interval, low_fpr_rates, roc_auc, tpr_at_fpr
 
 __all__ = [
     "logit_confidence",
@@ -40,18 +41,12 @@ __all__ = [
     "lira_online",
     "lira_offline",
     "loss_threshold_scores",
-    "roc_curve",
     "membership_report",
-    "LOW_FPRS",
 ]
 
-#: The false-positive rates the membership-inference literature reports TPR at (0.1 % and 1 %).
-LOW_FPRS = (0.001, 0.01)
 # Floor of a fitted standard deviation (the reference code adds 1e-30): keeps a candidate whose
 # shadow confidences are all equal from dividing by zero.
 _MIN_STD = 1e-30
-# Bootstrap resamples evaluated at once: bounds the (chunk, n) weight arrays to a few MB.
-_BOOT_CHUNK = 64
 
 
 def logit_confidence(logits, labels) -> np.ndarray:
@@ -318,101 +313,16 @@ def loss_threshold_scores(target) -> np.ndarray:
     return -np.logaddexp(0.0, -phi)
 
 
-def roc_curve(member_scores, non_member_scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The ROC curve of a membership score ("member" when the score is at least the threshold).
+def membership_report(member_scores, non_member_scores, *, fprs=LOW_FPRS, n_bootstrap: int = N_BOOTSTRAP,
+                      level: float = LEVEL, seed=None) -> dict:
+    """AUC and TPR at low FPR of a membership score with bootstrap intervals, in one flat record.
 
-    Parameters
-    ----------
-    member_scores : array of shape (M,), float
-    non_member_scores : array of shape (N,), float
-
-    Returns
-    -------
-    fpr, tpr : ndarray of shape (T + 1,), float64 in [0, 1]
-        From (0, 0) to (1, 1), non-decreasing; one point per distinct score. On log-log
-        axes the first non-zero FPR is ``1 / N``: nothing below it is measured.
-    thresholds : ndarray of shape (T + 1,), float64
-        Decreasing; ``inf`` for the (0, 0) point.
-
-    Examples
-    --------
-    >>> fpr, tpr, thresholds = roc_curve([3.0, 2.0], [1.0, 2.0])
-    >>> fpr.tolist(), tpr.tolist()
-    ([0.0, 0.0, 0.5, 1.0], [0.0, 0.5, 1.0, 1.0])
-    """
-    a, b = _check_pair(member_scores, non_member_scores)
-    scores = np.concatenate([a, b])
-    is_member = np.concatenate([np.ones(a.size), np.zeros(b.size)])
-    order = np.argsort(-scores, kind="stable")
-    scores, is_member = scores[order], is_member[order]
-    last = np.r_[np.flatnonzero(np.diff(scores)), scores.size - 1]  # last position of each distinct score
-    tp = np.cumsum(is_member)[last]
-    fp = (last + 1) - tp
-    return (np.r_[0.0, fp / b.size], np.r_[0.0, tp / a.size], np.r_[np.inf, scores[last]])
-
-
-def _check_pair(member_scores, non_member_scores):
-    a = np.asarray(member_scores, dtype=np.float64)
-    b = np.asarray(non_member_scores, dtype=np.float64)
-    for name, x in (("member_scores", a), ("non_member_scores", b)):
-        if x.ndim != 1 or x.size == 0:
-            raise ValueError(f"{name} must be a non-empty 1-d array, got shape {x.shape}")
-        if np.isnan(x).any():
-            raise ValueError(f"{name} holds NaN; every candidate needs a score")
-    return a, b
-
-
-class _WeightedROC:
-    """AUC and TPR at a FPR bound for many weightings of the same scores at once.
-
-    A bootstrap resample is a weighting of the original candidates (how often each was
-    drawn); with unit weights the figures are the plain ones. Scores are sorted once.
-    """
-
-    def __init__(self, members: np.ndarray, non_members: np.ndarray):
-        self.u = np.unique(non_members)  # distinct non-member scores, ascending (D,)
-        self.n_inverse = np.searchsorted(self.u, non_members)
-        self.below = np.searchsorted(self.u, members, side="left")  # distinct non-member scores < s
-        self.at_or_below = np.searchsorted(self.u, members, side="right")
-
-    def cumulative_non_members(self, wn: np.ndarray) -> np.ndarray:
-        """(B, D + 1): weight of non-members below each distinct score (column 0 is 0)."""
-        b, d = wn.shape[0], self.u.size
-        per_value = _row_bincount(self.n_inverse, wn, d)
-        return np.concatenate([np.zeros((b, 1)), np.cumsum(per_value, axis=1)], axis=1)
-
-    def auc(self, wm: np.ndarray, cn: np.ndarray) -> np.ndarray:
-        """(B,) Mann-Whitney AUC, ties counted half."""
-        lower = cn[:, self.below]
-        tied = cn[:, self.at_or_below] - lower
-        return (wm * (lower + 0.5 * tied)).sum(axis=1) / (wm.sum(axis=1) * cn[:, -1])
-
-    def tpr_at(self, fpr: float, wm: np.ndarray, cn: np.ndarray) -> np.ndarray:
-        """(B,) the largest TPR of a threshold whose FPR is at most ``fpr``."""
-        d = self.u.size
-        total = cn[:, -1:]
-        above = total - cn[:, ::-1][:, 1:]  # (B, D): weight of the top 1, 2, ..., D distinct non-member scores
-        k = (above <= fpr * total * (1 + 1e-12)).sum(axis=1)  # distinct top scores that can be flagged
-        # flag the members strictly above the highest non-member score left unflagged: index d - k - 1
-        flagged = _row_bincount(self.below, wm, d + 1)[:, ::-1].cumsum(axis=1)[:, ::-1]  # weight with below >= v
-        return np.take_along_axis(flagged, (d - k)[:, None], axis=1)[:, 0] / wm.sum(axis=1)
-
-
-def _row_bincount(index: np.ndarray, weights: np.ndarray, length: int) -> np.ndarray:
-    """(B, length): per row b, the sum of ``weights[b, i]`` over i with ``index[i] == v``."""
-    b = weights.shape[0]
-    flat = (index[None, :] + length * np.arange(b)[:, None]).ravel()
-    return np.bincount(flat, weights=weights.ravel(), minlength=b * length).reshape(b, length)
-
-
-def membership_report(member_scores, non_member_scores, *, fprs=LOW_FPRS, n_bootstrap: int = 1000,
-                      level: float = 0.95, seed=None) -> dict:
-    """AUC and TPR at low FPR of a membership score, with bootstrap intervals, reported honestly.
-
-    A TPR "at FPR f" is reported at f only when the non-members resolve it, i.e. when
-    ``f * n_non_members >= 1`` (at least one false positive is allowed). Otherwise the
-    threshold may flag no non-member at all, and the figure is reported at the smallest
-    resolvable FPR, ``1 / n_non_members``, with ``resolved: False``.
+    A composition of :mod:`pbmlib.privacy.statistics`: :func:`~pbmlib.privacy.statistics.roc_auc`,
+    :func:`~pbmlib.privacy.statistics.low_fpr_rates` (a TPR "at FPR f" is reported at f only when
+    the non-members resolve it, ``f * n_non_members >= 1``; otherwise at ``1 / n_non_members``
+    with ``resolved: False``) and the percentile bootstrap of
+    :func:`~pbmlib.privacy.statistics.bootstrap_interval` (members and non-members resampled
+    apart). The ROC arrays for a log-log plot: :func:`pbmlib.privacy.statistics.roc_curve`.
 
     Parameters
     ----------
@@ -421,12 +331,11 @@ def membership_report(member_scores, non_member_scores, *, fprs=LOW_FPRS, n_boot
     non_member_scores : array of shape (N,), float
     fprs : sequence of float in (0, 1), default=(0.001, 0.01)
     n_bootstrap : int, default=1000
-        Resamples of members and of non-members (each with replacement, separately); 0
-        gives no intervals.
+        Resamples per interval; 0 gives no intervals (NaN ends).
     level : float, default=0.95
-        Coverage of the percentile intervals.
     seed : None, int or numpy.random.Generator
-        Seeds the resampling. Pass an int for reproducible intervals.
+        Seeds the resampling (one child stream per figure). Pass an int for reproducible
+        intervals.
 
     Returns
     -------
@@ -434,18 +343,22 @@ def membership_report(member_scores, non_member_scores, *, fprs=LOW_FPRS, n_boot
         ``n_members``, ``n_non_members``, ``auc``, ``auc_low``, ``auc_high``, ``level``,
         ``n_bootstrap`` and ``low_fpr``: one dict per requested FPR with ``fpr_target``,
         ``fpr`` (the FPR the TPR is reported at), ``resolved``, ``tpr``, ``tpr_low``,
-        ``tpr_high``. Interval ends are NaN when ``n_bootstrap=0``.
+        ``tpr_high``.
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
-    >>> report = membership_report(rng.normal(1, 1, 500), rng.normal(0, 1, 500), seed=0)
+    >>> report = membership_report(rng.normal(1, 1, 500), rng.normal(0, 1, 500), n_bootstrap=200, seed=0)
     >>> [(row["fpr_target"], row["fpr"], row["resolved"]) for row in report["low_fpr"]]
     [(0.001, 0.002, False), (0.01, 0.01, True)]
     >>> bool(report["auc_low"] < report["auc"] < report["auc_high"])
     True
     """
-    a, b = _check_pair(member_scores, non_member_scores)
+    a = np.asarray(member_scores, dtype=np.float64)
+    b = np.asarray(non_member_scores, dtype=np.float64)
+    for name, x in (("member_scores", a), ("non_member_scores", b)):
+        if x.ndim != 1:
+            raise ValueError(f"{name} must be a 1-d array of scores, got shape {x.shape}")
     try:
         fprs = [float(f) for f in fprs]
     except (TypeError, ValueError):
@@ -455,42 +368,22 @@ def membership_report(member_scores, non_member_scores, *, fprs=LOW_FPRS, n_boot
     n_bootstrap = _check_count(n_bootstrap, name="n_bootstrap", low=0)
     if isinstance(level, (bool, np.bool_)) or not isinstance(level, numbers.Real) or not 0.0 < level < 1.0:
         raise ValueError(f"level must be a coverage in (0, 1) such as 0.95, got {level!r}")
-    rng = check_rng(seed)
-    roc = _WeightedROC(a, b)
-    effective = [f if f * b.size >= 1 else 1.0 / b.size for f in fprs]
-    ones_m, ones_n = np.ones((1, a.size)), np.ones((1, b.size))
-    cn = roc.cumulative_non_members(ones_n)
-    auc = float(roc.auc(ones_m, cn)[0])
-    tprs = [float(roc.tpr_at(f, ones_m, cn)[0]) for f in effective]
-    boot_auc, boot_tpr = [], [[] for _ in effective]
-    for lo in range(0, n_bootstrap, _BOOT_CHUNK):
-        size = min(_BOOT_CHUNK, n_bootstrap - lo)
-        wm = _resample_weights(rng, size, a.size)
-        wn = _resample_weights(rng, size, b.size)
-        cn_b = roc.cumulative_non_members(wn)
-        boot_auc.append(roc.auc(wm, cn_b))
-        for j, f in enumerate(effective):
-            boot_tpr[j].append(roc.tpr_at(f, wm, cn_b))
-    q = [(1 - level) / 2, (1 + level) / 2]
+    children = [np.random.default_rng(c) for c in spawn_seeds(check_rng(seed), 1 + len(fprs))]
+    rates = low_fpr_rates(a, b, fprs)
+    nan = (float("nan"), float("nan"))
 
-    def interval(values):
-        if not values:
-            return float("nan"), float("nan")
-        low, high = np.quantile(np.concatenate(values), q)
-        return float(low), float(high)
+    def interval(statistic, rng):
+        if n_bootstrap == 0:
+            return nan
+        return bootstrap_interval(statistic, [(a, b)], n_boot=n_bootstrap, level=level, seed=rng)
 
-    auc_low, auc_high = interval(boot_auc)
+    auc_low, auc_high = interval(roc_auc, children[0])
     rows = []
-    for j, (target, f) in enumerate(zip(fprs, effective)):
-        low, high = interval(boot_tpr[j])
-        rows.append({"fpr_target": target, "fpr": f, "resolved": f == target, "tpr": tprs[j],
+    for f, rng in zip(fprs, children[1:]):
+        rate = rates[f"{100 * f:g}%"]
+        low, high = interval(lambda m, n, used=rate["fpr"]: tpr_at_fpr(m, n, used), rng)
+        rows.append({"fpr_target": f, "fpr": rate["fpr"], "resolved": rate["resolved"], "tpr": rate["tpr"],
                      "tpr_low": low, "tpr_high": high})
-    return {"n_members": int(a.size), "n_non_members": int(b.size), "auc": auc, "auc_low": auc_low,
-            "auc_high": auc_high, "level": float(level), "n_bootstrap": n_bootstrap, "low_fpr": rows}
-
-
-def _resample_weights(rng: np.random.Generator, size: int, n: int) -> np.ndarray:
-    """(size, n) float64: how often each of n items is drawn in each of ``size`` resamples of n (with replacement)."""
-    draws = rng.integers(0, n, (size, n))
-    flat = (draws + n * np.arange(size)[:, None]).ravel()
-    return np.bincount(flat, minlength=size * n).reshape(size, n).astype(np.float64)
+    return {"n_members": rates["n_members"], "n_non_members": rates["n_non_members"], "auc": roc_auc(a, b),
+            "auc_low": auc_low, "auc_high": auc_high, "level": float(level), "n_bootstrap": n_bootstrap,
+            "low_fpr": rows}
