@@ -68,12 +68,12 @@ def download_command(folder: Path = WHEELS) -> list[str]:
 
 
 _INSTALL = ["-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile", "--no-cache-dir", "--upgrade",
-            "--target", SITE]
+            "--target"]
 
 
-def install_command(folder: Path = WHEELS) -> list[str]:
+def install_command(folder: Path = WHEELS, site: str = SITE) -> list[str]:
     """The offline install there (README's GPU section): no index, no dependency resolution."""
-    return [sys.executable, *_INSTALL, *sorted(glob.glob(str(folder / "*.whl")))]
+    return [sys.executable, *_INSTALL, site, *sorted(glob.glob(str(folder / "*.whl")))]
 
 
 def missing(wheels: Path = WHEELS, data: Path = DATA) -> list[str]:
@@ -95,16 +95,16 @@ def steps(data: Path = DATA, *, smoke: bool = False) -> list[tuple[str, list[str
     return resnet + [("lira", lira)]
 
 
-def child_environment() -> dict:
+def child_environment(site: str = SITE) -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([SITE, str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["PYTHONPATH"] = os.pathsep.join([site, str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.update(KERAS_BACKEND="jax", PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
     return env
 
 
-def plan(wheels: Path = WHEELS, data: Path = DATA, *, smoke: bool = False) -> str:
+def plan(wheels: Path = WHEELS, data: Path = DATA, *, smoke: bool = False, site: str = SITE) -> str:
     lines = ["gpu_check plan (KERAS_BACKEND=jax; every step in its own process, with a time limit):",
-             f"  install ({BUDGET['install']} s): {shlex.join([sys.executable, *_INSTALL])} {wheels}/*.whl"]
+             f"  install ({BUDGET['install']} s): {shlex.join([sys.executable, *_INSTALL, site])} {wheels}/*.whl"]
     for name, command in steps(data, smoke=smoke):
         lines.append(f"  {name} ({BUDGET[name]} s): {shlex.join(command)}")
     lines.append(f"  time limits add up to {sum(BUDGET.values())} s (under 8 minutes: 480 s)")
@@ -171,19 +171,21 @@ def resnet50_rate(precision: str, *, batch: int = 128, steps_timed: int = 20) ->
           flush=True)
 
 
-def run(wheels: Path = WHEELS, data: Path = DATA, *, smoke: bool = False) -> int:
+def run(wheels: Path = WHEELS, data: Path = DATA, *, smoke: bool = False, site: str = SITE) -> int:
     gaps = missing(wheels, data)
     if gaps:
         print("gpu_check: missing " + "; ".join(gaps) + "; run `benchmarks/gpu_check.py --prepare` where PyPI is "
               "reachable and carry .whl and .gpu_data", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    print(plan(wheels, data, smoke=smoke), flush=True)
+    print(plan(wheels, data, smoke=smoke, site=site), flush=True)
     failed = []
-    commands = [("install", install_command(wheels))] + steps(data, smoke=smoke)
+    # --smoke runs here, where the wheels (for the GPU machine's Python 3.12) may not install: the
+    # packages already installed are used instead
+    commands = ([] if smoke else [("install", install_command(wheels, site))]) + steps(data, smoke=smoke)
     for name, command in commands:
         begun = time.perf_counter()
-        env = dict(os.environ) if name == "install" else child_environment()
+        env = dict(os.environ) if name == "install" else child_environment(site)
         try:
             done = subprocess.run(command, env=env, timeout=BUDGET[name], stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
@@ -213,18 +215,20 @@ def main(argv=None) -> int:
     mode.add_argument("--resnet50", choices=["float32", "mixed_bfloat16"], help=argparse.SUPPRESS)
     parser.add_argument("--wheels", type=Path, default=WHEELS, help=f"wheel folder (default {WHEELS})")
     parser.add_argument("--data", type=Path, default=DATA, help=f"Fashion-MNIST folder (default {DATA})")
+    parser.add_argument("--site", default=SITE, help=f"where the wheels are installed (default {SITE})")
     parser.add_argument("--smoke", action="store_true",
-                        help="tiny sizes (ResNet50 batch 2, LiRA on 200 images): tries the run path on a CPU")
+                        help="tiny sizes (ResNet50 batch 2, LiRA on 200 images) and no install: tries the run path "
+                             "on a CPU")
     args = parser.parse_args(argv)
     if args.dry_run:
-        print(plan(args.wheels, args.data, smoke=args.smoke))
+        print(plan(args.wheels, args.data, smoke=args.smoke, site=args.site))
         return 0
     if args.prepare:
         return prepare(args.wheels, args.data)
     if args.resnet50:
         resnet50_rate(args.resnet50, batch=2 if args.smoke else 128, steps_timed=2 if args.smoke else 20)
         return 0
-    return run(args.wheels, args.data, smoke=args.smoke)
+    return run(args.wheels, args.data, smoke=args.smoke, site=args.site)
 
 
 if __name__ == "__main__":
