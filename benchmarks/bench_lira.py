@@ -21,10 +21,11 @@ Both run with TensorFlow's default threads. ``--one-thread-per-op`` runs the fas
 operations side by side instead of each split over the cores): about 10 % less CPU time, but
 no shorter wall time on this shared machine.
 
-Run: ``.venv/bin/python benchmarks/bench_lira.py`` (about 12 minutes on 2 idle cores);
-``--plain-models 3`` for a quicker run, ``--precision mixed_bfloat16`` for bfloat16
-models, ``--json PATH`` to write the figures too. Other work on the machine slows both
-paths: read the ratio, and the CPU seconds.
+Run: ``.venv/bin/python benchmarks/bench_lira.py`` (15-20 minutes on this shared 2-core
+machine, the plain loop over all 17 models included); ``--plain-models 3`` for a quicker run,
+``--precision mixed_bfloat16`` for bfloat16 models (about 1.6 times less CPU time here),
+``--json PATH`` to write the figures too. Other work on the machine slows both paths: read
+the ratio, and the CPU seconds.
 """
 
 from __future__ import annotations
