@@ -283,14 +283,18 @@ def spawn_seeds(seed, n: int) -> list[np.random.SeedSequence]:
     -------
     list of numpy.random.SeedSequence, each usable as ``np.random.default_rng(child)``.
     """
+    return as_seed_sequence(seed).spawn(n)
+
+
+def as_seed_sequence(seed) -> np.random.SeedSequence:
+    """``seed`` (see :func:`check_seed`) as a :class:`numpy.random.SeedSequence`: itself; from an
+    int or fresh entropy (None); from four draws of a Generator (which advances it)."""
     seed = check_seed(seed)
     if isinstance(seed, np.random.SeedSequence):
-        root = seed
-    elif isinstance(seed, np.random.Generator):
-        root = np.random.SeedSequence(seed.integers(0, 2**63, size=4).tolist())
-    else:
-        root = np.random.SeedSequence(seed)
-    return root.spawn(n)
+        return seed
+    if isinstance(seed, np.random.Generator):
+        return np.random.SeedSequence(seed.integers(0, 2**63, size=4).tolist())
+    return np.random.SeedSequence(seed)
 
 
 def usable_cores() -> int:

@@ -17,21 +17,21 @@ def data(seed=0):
 def test_hit_and_miss(tmp_path):
     cache = BaselineCache(tmp_path)
     train, test = data()
-    key = baseline_key(train, test, {"epochs": 1, "seed": 0})
+    key = baseline_key(train, test, settings={"epochs": 1, "seed": 0})
     calls = []
     first, reused = cache.get_or_train(key, lambda: calls.append(1) or {"test_accuracy_mean": 0.5})
     again, reused_again = cache.get_or_train(key, lambda: calls.append(1) or {"test_accuracy_mean": 0.9})
     assert (reused, reused_again, calls) == (False, True, [1]) and again == first
-    assert baseline_key(train, test, {"epochs": 2, "seed": 0}) != key  # other settings: another entry
-    assert baseline_key(*data(1), {"epochs": 1, "seed": 0}) != key  # other images: another entry
+    assert baseline_key(train, test, settings={"epochs": 2, "seed": 0}) != key  # other settings: another entry
+    assert baseline_key(*data(1), settings={"epochs": 1, "seed": 0}) != key  # other images: another entry
     other_labels = ((train[0], train[1][::-1]), test)
-    assert baseline_key(*other_labels, {"epochs": 1, "seed": 0}) != key
+    assert baseline_key(*other_labels, settings={"epochs": 1, "seed": 0}) != key
     assert not list(tmp_path.glob("*.lock")) and not list(tmp_path.glob("*.tmp"))
 
 
 def test_parallel_runs_train_once(tmp_path):
     train, test = data()
-    key = baseline_key(train, test, {"seed": 0})
+    key = baseline_key(train, test, settings={"seed": 0})
     calls, results = [], []
 
     def slow_training():
@@ -54,7 +54,7 @@ def test_parallel_runs_train_once(tmp_path):
 
 def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
     train, test = data()
-    key = baseline_key(train, test, {})
+    key = baseline_key(train, test, settings={})
     import os
 
     (tmp_path / f"{key}.lock").write_text(f"999999999 {os.uname().nodename}\n")

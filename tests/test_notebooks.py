@@ -168,19 +168,22 @@ def test_frontier_notebook(tmp_path):
     schemes = [{"scheme": "none"}, {"scheme": "pbm", "block": [5, 5]}, {"scheme": "dppix", "epsilon": 0.1, "cell": 5},
                {"scheme": "pbm_noise", "block": [5, 5], "sigma": 32.0}]
     out, results = execute("07_frontier", tmp_path, schemes=schemes, matchers=["pixel", "blocks", "blocks_robust"],
-                           epochs=1, repeats=2, n_splits=2, inversion=False, copies=["exact"], shadow_releases=2)
+                           epochs=1, repeats=2, n_splits=2, inversion=False, copies=["exact"], shadow_releases=2,
+                           shadow_models=4)
     rows = rows_by_setting(results)
     assert list(rows) == ["none", "pbm block=5x5", "dppix epsilon=0.1", "pbm_noise sigma=32.0"]
     for row in rows.values():  # both privacy axes and the utility, with the attack named
         assert row["worst_reid_attack"] and row["worst_membership_attack"]
         assert 0 <= row["model_membership_auc"] <= 1 and row["test_accuracy_std"] is not None
+        assert row["model_membership_attack"] == "LiRA online" and row["model_membership_shadows"] == 4
     # the attacks that know the published noise beat the fixed matchers on the noise defence
     attacks = pd.read_csv(out / "attacks.csv")
     noise = attacks[(attacks["setting"] == "pbm_noise sigma=32.0") & (attacks["task"] == "reid")]
     fixed = noise[noise["attack"].isin(["pixel", "blocks", "blocks_robust"])]["evaluation"].max()
     assert rows["pbm_noise sigma=32.0"]["worst_reid_top1"] > fixed
     assert rows["dppix epsilon=0.1"]["worst_reid_top1"] < 0.5  # strong noise: the faces are not named
-    assert {"frontier_reid.png", "frontier_membership.png", "frontier_model_membership.png"} <= {
+    assert {"frontier_reid.png", "frontier_membership.png", "frontier_model_membership.png",
+            "model_membership_roc.png"} <= {
         p.name for p in out.iterdir()}
 
 

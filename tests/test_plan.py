@@ -29,5 +29,14 @@ def test_plan_command_measures_and_prints(capsys, tmp_path):
     assert main(["sweep", str(ROOT / "sweeps" / "default.yaml"), "--plan", "--images-per-second", "2400",
                  "--output-root", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
-    assert "31 runs, 26 trainings, 20 after reusing baselines" in out and "estimated total" in out
+    assert "31 runs, 34 trainings, 28 after reusing baselines" in out and "estimated total" in out
     assert not (tmp_path / "runs").exists()  # the plan runs and writes nothing
+
+
+def test_plan_counts_lira_shadow_models_once_per_split():
+    table = plan_sweep(load_sweep(ROOT / "sweeps" / "frontier.yaml"), measure=False)
+    row = table.set_index("stage").loc["frontier"]
+    assert row["shadow_models"] == 16 * 5  # 16 per split, 5 splits, shared by the 13 settings
+    trainings = 13 * 5 * 140 * 12 * 2  # settings x splits x training images x epochs x repeats
+    shadows = 16 * 5 * (140 + 60) // 2 * 12  # each shadow on half of the 200 candidates
+    assert row["image_epochs"] == trainings + shadows

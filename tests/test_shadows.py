@@ -143,3 +143,26 @@ def test_training_arguments_are_checked_before_anything_is_built(noise_populatio
         train_shadows(images, labels, n_shadows=2, path=tmp_path / "x.json")
     with pytest.raises(ValueError, match="does not exist"):
         train_shadows(images, labels, n_shadows=2, path=tmp_path / "missing" / "x.npz")
+
+
+@pytest.mark.slow
+def test_a_learner_trains_a_shadow_design_once_through_its_cache_in_parts(noise_population, tmp_path):
+    from pbmlib.learn.learner import SHADOW_PART, KerasLearner
+
+    images, labels = noise_population[0][:40], noise_population[1][:40]
+    training = TrainingSettings(epochs=1, batch_size=16)
+    seed = np.random.SeedSequence(3)
+    plain = KerasLearner().shadow_confidences(images, labels, n_shadows=6, training=training, seed=seed)
+    cached = KerasLearner(baseline_cache=tmp_path)
+    first = cached.shadow_confidences(images, labels, n_shadows=6, training=training, seed=seed)
+    parts = sorted((tmp_path / "shadows").glob("*/part_*.npz"))
+    assert len(parts) == -(-6 // SHADOW_PART) and not first["reused"]
+    np.testing.assert_array_equal(first["scores"], plain["scores"])  # cached or not, the same models
+    np.testing.assert_array_equal(first["inclusion"], plain["inclusion"])
+    assert first["scores"].shape == (6, 40) and (first["inclusion"].sum(axis=0) == 3).all()
+    parts[-1].unlink()  # a run killed before its last part: the next one trains that part only
+    stamp = parts[0].stat().st_mtime_ns
+    again = cached.shadow_confidences(images, labels, n_shadows=6, training=training, seed=seed)
+    assert parts[0].stat().st_mtime_ns == stamp and parts[-1].exists() and not again["reused"]
+    np.testing.assert_array_equal(again["scores"], first["scores"])
+    assert cached.shadow_confidences(images, labels, n_shadows=6, training=training, seed=seed)["reused"]

@@ -10,6 +10,7 @@ import pytest
 import pbmlib
 from pbmlib.data.augmentation import Augmentation
 from pbmlib.schemes import get_scheme
+from pbmlib.privacy.lira import loss_threshold_scores
 from pbmlib.study import (ROW_FIELDS, STUDY_ROW_FIELDS, StudySettings, TrainingSettings, run_study,
                           schemes_from_specs, study_from_parameters)
 from pbmlib.study import core
@@ -141,8 +142,8 @@ def test_training_through_keras_with_augmentation_and_model_membership(faces):
     conditions = [get_scheme("none"), pbm, (pbm, Augmentation(mode="offline"))]
     from pbmlib.learn.learner import KerasLearner
 
-    table, records = run_study(faces, conditions, epochs=1, repeats=2, model_membership=True, seed=0,
-                               learner=KerasLearner())
+    table, records = run_study(faces, conditions, epochs=1, repeats=2, model_membership=True, shadow_models=4,
+                               seed=0, learner=KerasLearner())
     with pytest.raises(ValueError, match="needs a learner"):
         run_study(faces, conditions, epochs=1)
     assert list(records) == ["none", "pbm block=5x5", "pbm block=5x5 +augment"]
@@ -151,6 +152,16 @@ def test_training_through_keras_with_augmentation_and_model_membership(faces):
     assert records["pbm block=5x5 +augment"]["training"]["runs"][0]["n_train_images"] == 2 * table["n_train"].iloc[0]
     run = records["none"]["training"]["runs"][0]
     assert len(run["test_correct"]) == table["n_test"].iloc[0]
-    assert len(run["probe_losses"]["members"]) == table["n_train"].iloc[0]
-    assert np.mean(run["probe_losses"]["non_members"]) == pytest.approx(run["test_loss"], rel=1e-3)
-    assert table["model_membership_auc"].between(0, 1).all()
+    assert len(run["probe_confidences"]["members"]) == table["n_train"].iloc[0]
+    # every held-out face is a non-member candidate (fewer than the members); the loss from the logit-scaled
+    # confidence is the test loss the training measured from the probabilities
+    assert len(run["probe_confidences"]["non_members"]) == table["n_test"].iloc[0]
+    loss = -loss_threshold_scores(np.asarray(run["probe_confidences"]["non_members"]))
+    assert loss.mean() == pytest.approx(run["test_loss"], rel=1e-3)
+    assert (table["model_membership_attack"] == "LiRA online").all() and (table["model_membership_shadows"] == 4).all()
+    assert (table["model_membership_auc_low"] <= table["model_membership_auc"]).all()
+    assert (table["model_membership_auc"] <= table["model_membership_auc_high"]).all()
+    assert table["model_membership_loss_auc"].between(0, 1).all()
+    assert (table["model_membership_n_members"] == 2 * table["n_train"]).all()  # pooled over the two repeats
+    fpr, tpr = records["none"]["model_membership_roc"]["LiRA online"]
+    assert fpr[0] == pytest.approx(1 / (2 * table["n_test"].iloc[0])) and fpr[-1] == 1.0 and tpr[-1] == 1.0

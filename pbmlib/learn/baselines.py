@@ -33,11 +33,12 @@ def _digest(array: np.ndarray, hasher) -> None:
         hasher.update(np.ascontiguousarray(flat[lo:lo + step]).tobytes())
 
 
-def baseline_key(train: tuple, test: tuple, settings: dict) -> str:
-    """Hex key of a training: images and labels of ``train`` and ``test`` and the settings
-    (model, epochs, batch size, optimizer, learning rate, seed, repeats, ...)."""
+def baseline_key(*pairs: tuple, settings: dict) -> str:
+    """Hex key of a training: images and labels of every ``(images, labels)`` pair (the training and
+    test sets, the probes) and the settings (model, epochs, batch size, optimizer, learning rate,
+    seed, repeats, ...)."""
     hasher = hashlib.sha256()
-    for images, labels in (train, test):
+    for images, labels in pairs:
         _digest(np.asarray(images), hasher)
         hasher.update(json.dumps(np.asarray(labels).tolist(), default=str).encode())
     hasher.update(json.dumps(settings, sort_keys=True, default=str).encode())

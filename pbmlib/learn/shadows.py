@@ -44,7 +44,7 @@ import numpy as np
 
 from .._fs import write_bytes_atomic
 from .._io import versions
-from .._validation import Settings, check_choice, check_images, spawn_seeds
+from .._validation import Settings, as_seed_sequence, check_choice, check_images, spawn_seeds
 from ..privacy.lira import draw_inclusion, logit_confidence
 from ..study.settings import TrainingSettings
 from .models import build_model
@@ -355,9 +355,11 @@ def logit_confidences(models, images, labels, *, queries=("identity",), batch_si
     return out
 
 
-def _design_key(images: np.ndarray, labels: np.ndarray, settings: ShadowSettings, n_shadows: int,
-                root: np.random.SeedSequence) -> str:
-    """Hex digest of everything the shadow models depend on (population bytes, labels, settings, seed)."""
+def design_key(images: np.ndarray, labels, settings: ShadowSettings, n_shadows: int, seed) -> str:
+    """Hex digest of everything a shadow design depends on: population bytes, labels, settings, number
+    and seed (a SeedSequence, or what :func:`pbmlib._validation.as_seed_sequence` turns into one)."""
+    root = as_seed_sequence(seed)
+    images = np.asarray(images)
     hasher = hashlib.sha256()
     hasher.update(f"{images.dtype.str}{images.shape}".encode())
     flat = images.reshape(-1)
@@ -367,17 +369,6 @@ def _design_key(images: np.ndarray, labels: np.ndarray, settings: ShadowSettings
     hasher.update(json.dumps({"settings": settings.to_dict(), "n_shadows": n_shadows, "seed": _seed_record(root),
                               "format": _FORMAT}, sort_keys=True).encode())
     return hasher.hexdigest()[:32]
-
-
-def _root_seed(seed) -> np.random.SeedSequence:
-    """The design's seed as a SeedSequence; None draws fresh entropy, which the saved file records."""
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if isinstance(seed, np.random.Generator):
-        return np.random.SeedSequence(int(seed.integers(0, 2**63)))
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)) and seed >= 0):
-        return np.random.SeedSequence(None if seed is None else int(seed))
-    raise ValueError(f"seed must be None, a non-negative int, a SeedSequence or a numpy Generator, got {seed!r}")
 
 
 def _seed_record(root: np.random.SeedSequence) -> dict:
@@ -444,8 +435,8 @@ def train_shadows(images, labels, *, n_shadows: int = 16, settings: ShadowSettin
     if indices.ndim != 1 or indices.size == 0 or not np.issubdtype(indices.dtype, np.integer) \
             or indices.min() < 0 or indices.max() >= n_shadows or np.unique(indices).size != indices.size:
         raise ValueError(f"indices must be distinct shadow numbers in [0, {n_shadows}), got {indices!r:.80}")
-    root = _root_seed(seed)
-    design = _design_key(images, labels, settings, n_shadows, root)
+    root = as_seed_sequence(seed)
+    design = design_key(images, labels, settings, n_shadows, root)
     if path is not None:
         path = Path(path)
         if path.suffix != ".npz":

@@ -213,21 +213,14 @@ def _fit_and_score(job: _Job, run: int, seed: int, run_dir: Path | None, record_
         "resumed_from_epoch": int(resumed_from),
     }
     if job.probes:
-        record["probe_losses"] = {name: _per_image_loss(model, images_, targets_, settings.batch_size)
-                                  for name, (images_, targets_) in job.probes.items()}
+        from .shadows import logit_confidences  # shadows builds on this module
+
+        record["probe_confidences"] = {name: logit_confidences(model, images_, targets_)[0, :, 0].tolist()
+                                       for name, (images_, targets_) in job.probes.items()}
     if record_path is not None:
         write_json_atomic(record_path, record)
         shutil.rmtree(run_dir / "keras_backup", ignore_errors=True)
     return record
-
-
-def _per_image_loss(model, images: np.ndarray, targets: np.ndarray, batch_size: int) -> list[float]:
-    """Cross-entropy of the trained model on every image (what a loss-threshold attacker measures)."""
-    from .streaming import ImageBatches
-
-    probabilities = model.predict(ImageBatches(images, targets, batch_size=max(batch_size, 64)), verbose=0)
-    own = probabilities[np.arange(len(targets)), targets]
-    return (-np.log(np.clip(own, 1e-12, 1.0))).astype(float).tolist()
 
 
 def _digest(images: np.ndarray, labels: np.ndarray, index) -> str:
@@ -312,9 +305,10 @@ def train_and_evaluate(train: tuple, test: tuple, *, training: TrainingSettings 
     adaptation : {None, "pixel", "block"}
         Adaptation network in front of the model, for encrypted training sets.
     probes : dict of name -> (images, labels), optional
-        After each run, the trained model's cross-entropy on every one of these images
-        (``runs[r]["probe_losses"][name]``): what a membership-inference attacker on the
-        *model* measures. Labels must occur in training.
+        After each run, the trained model's logit-scaled confidence of the true label,
+        ``log(p_y / (1 - p_y))`` computed from the logits in float64, on every one of these
+        images (``runs[r]["probe_confidences"][name]``): what a membership-inference attacker
+        on the *model* measures (:mod:`pbmlib.privacy.lira`). Labels must occur in training.
     backup_dir : path, optional
         Makes the training resumable: Keras' ``BackupAndRestore`` saves the model and
         optimizer there after every epoch, with the per-epoch history. A training killed

@@ -27,8 +27,9 @@ import pandas as pd
 
 from .._validation import split_options, spawn_seeds
 from ..data.datasets import ImageSet
-from ..data.split import split_dataset
+from ..data.split import split_dataset, stratified_subsample
 from ..privacy.audit import AUDIT_FIELDS, AttackSettings, audit, combine_audits
+from ..privacy.lira import lira_offline, lira_online, loss_threshold_scores, membership_report
 from ..privacy.similarity import same_label_partners, ssim_scores
 from ..privacy.statistics import decide, mcnemar_p, paired_difference_interval, roc_auc, tpr_at_fpr
 from .conditions import as_condition
@@ -68,17 +69,35 @@ STUDY_ROW_FIELDS = {
     "baseline_reused": "for a reference trained through a baseline cache: whether an earlier or parallel run had "
                        "trained it (true on every split) or this run did; null without a cache",
 }
-#: Fields of the membership attack on the trained models (``model_membership``).
+#: Fields of the membership attacks on the trained models (``model_membership``): pooled over splits and repeats.
 MODEL_MEMBERSHIP_FIELDS = {
-    "model_membership_auc": "loss-threshold membership inference on the trained model (training originals vs held "
-                            "out; 0.5 = chance), mean over splits and repeats: what the released model leaks",
-    "model_membership_tpr_at_1pct_fpr": "its members detected at 1 % false positives (at 0 % where the "
-                                        "non-members do not resolve 1 %), mean over splits and repeats",
+    "model_membership_attack": "the attack on the trained models the model_membership_* figures come from: 'LiRA "
+                               "online' (with shadow models) or 'loss threshold' (without)",
+    "model_membership_auc": "membership AUC of that attack on the trained models (training originals vs as many held-"
+                            "out originals; 0.5 = chance), scores pooled over splits and repeats: what a released "
+                            "model leaks",
+    "model_membership_auc_low": "lower end of its 95 % bootstrap interval",
+    "model_membership_auc_high": "upper end",
+    "model_membership_tpr_at_low_fpr": "its members detected at 0.1 % false positives where the non-members resolve "
+                                       "it, else at 1/non-members (model_membership_low_fpr says which)",
+    "model_membership_tpr_at_low_fpr_low": "lower end of its 95 % bootstrap interval",
+    "model_membership_tpr_at_low_fpr_high": "upper end",
+    "model_membership_low_fpr": "the FPR model_membership_tpr_at_low_fpr was measured at",
+    "model_membership_tpr_at_1pct_fpr": "members detected at 1 % false positives, null where the non-members do not "
+                                        "resolve it",
+    "model_membership_offline_auc": "AUC of offline LiRA (only the shadow models without the candidate), null "
+                                    "without shadow models",
+    "model_membership_loss_auc": "AUC of the loss-threshold attack (the weak baseline: a lower loss means member)",
+    "model_membership_loss_tpr_at_low_fpr": "its members detected at model_membership_low_fpr",
+    "model_membership_shadows": "shadow models of LiRA (0: the loss-threshold attack alone)",
+    "model_membership_n_members": "member scores pooled (training images x splits x repeats)",
+    "model_membership_n_non_members": "non-member scores pooled",
 }
 #: The target, decided per setting from the intervals.
 TARGET_FIELDS = {
-    "membership_target": "membership AUC below the target: 'met' when the interval's upper end is below it, 'not "
-                         "met' when its lower end is not, else 'undecided'",
+    "membership_target": "membership AUC below the target, for the release's worst attack and (where measured) the "
+                         "attack on the trained models: 'met' when every interval's upper end is below it, 'not met' "
+                         "when one interval's lower end is not, else 'undecided'",
     "reid_target": "re-identification below the target, decided the same way",
     "cost_target": "accuracy cost at most the target, decided the same way on the paired interval",
     "meets_target": "'met' when all three are met, 'not met' when one is not met, else 'undecided'",
@@ -150,7 +169,7 @@ def run_study(data: ImageSet, conditions, *, test: ImageSet | None = None, seed=
                          "imports Keras)")
     per_condition = training.epochs * training.repeats if study.train else 1
     steps = _Steps(progress, total=per_condition * len(conditions) * study.n_splits, per_condition=per_condition)
-    found = {c.label: {"rows": [], "trainings": [], "audits": []} for c in conditions}
+    found = {c.label: {"rows": [], "trainings": [], "audits": [], "model_attacks": []} for c in conditions}
     *split_seeds, summary_seed = spawn_seeds(seed, study.n_splits + 1)
     for split, split_seed in enumerate(split_seeds):
         _one_split(data, test, conditions, split, split_seed, study, training, attacks, learner, steps, found)
@@ -163,7 +182,8 @@ def run_study(data: ImageSet, conditions, *, test: ImageSet | None = None, seed=
                    study, training, attacks, summary_seed)
         rows.append(row)
         records[condition.label] = {"training": _combined_training(item["trainings"]),
-                                    "audits": [_audit_record(a) for a in item["audits"]]}
+                                    "audits": [_audit_record(a) for a in item["audits"]],
+                                    "model_membership_roc": item.get("model_membership_roc")}
     table = pd.DataFrame(rows)
     counts = ["n_blocks", "block_height", "block_width", "attack_block_height", "attack_block_width", "repeats",
               "n_splits"]
@@ -172,7 +192,7 @@ def run_study(data: ImageSet, conditions, *, test: ImageSet | None = None, seed=
 
 
 def _one_split(data, test, conditions, split, split_seed, study, training, attacks, learner, steps, found) -> None:
-    split_part, scheme_seed, train_seed, attack_seed = split_seed.spawn(4)
+    split_part, scheme_seed, train_seed, attack_seed, model_attack_seed = split_seed.spawn(5)
     if test is None:
         train_set, test_set = split_dataset(data, test_fraction=study.test_fraction, seed=split_part)
     else:
@@ -183,6 +203,8 @@ def _one_split(data, test, conditions, split, split_seed, study, training, attac
     for condition in conditions:
         if condition.scheme.label not in fitted:
             fitted[condition.scheme.label] = condition.scheme.clone().fit(x, y, seed=scheme_seed)
+    model_attack = _ModelAttack(x, y, x_test, y_test, study, training, learner, model_attack_seed) \
+        if study.train and study.model_membership else None
     protected_label, protected, shares = None, None, None
     for condition in conditions:
         done = steps.n
@@ -204,13 +226,14 @@ def _one_split(data, test, conditions, split, split_seed, study, training, attac
                                         shares=shares, inverted=inverted, settings=attacks, seed=attack_seed))
         if study.train:
             test_pair = (scheme.protect_test(x_test), y_test)
-            probes = {"members": (scheme.protect_test(x), y), "non_members": test_pair} if study.model_membership \
-                else None
+            probes = None if model_attack is None else model_attack.probes(scheme, x, y, x_test, y_test)
             record = learner.fit_evaluate((protected, y), test_pair, training=training, seed=train_seed,
                                           augment=condition.augment, adaptation=scheme.adaptation, probes=probes,
                                           name=f"split_{split}/{_folder_name(condition.label)}",
                                           reference=condition.reference, progress=lambda *_: steps.update(1))
             item["trainings"].append(record)
+            if model_attack is not None:
+                item["model_attacks"].extend(model_attack.attack(record))
         steps.update(done + steps.per_condition - steps.n)  # a cached baseline or resumed epochs: jump ahead
 
 
@@ -240,8 +263,9 @@ def _row(condition, item, reference, study, training, attacks, seed) -> dict:
         row.update(_accuracy(item["trainings"], reference["trainings"] if reference is not None else None, seed))
         reused = [t.get("baseline_reused") for t in item["trainings"]]
         row["baseline_reused"] = None if any(r is None for r in reused) else all(reused)
-        if study.model_membership:
-            row.update(_model_membership(item["trainings"]))
+        if item["model_attacks"]:
+            fields, item["model_membership_roc"] = _model_membership(item["model_attacks"], seed)
+            row.update(fields)
     if item["audits"]:
         fields = combine_audits(item["audits"], attacks, seed=seed)
         row.update({k: v for k, v in fields.items() if k not in _SHARED_FIELDS})
@@ -269,28 +293,85 @@ def _accuracy(trainings: list[dict], reference: list[dict] | None, seed) -> dict
     return out
 
 
-def _model_membership(trainings: list[dict]) -> dict:
-    """Loss-threshold membership inference on the trained models: lower loss means member."""
-    aucs, tprs = [], []
-    for record in trainings:
+def _model_membership(attacks: list[dict], seed) -> tuple[dict, dict]:
+    """The model-level attacks' headline over every target model (splits x repeats), scores pooled,
+    and their ROC on a log-spaced FPR grid (for log-log plots)."""
+    pooled = {name: tuple(np.concatenate([a[name][k] for a in attacks]) for k in (0, 1))
+              for name in attacks[0] if name != "shadows"}
+    shadows = attacks[0]["shadows"]
+    headline = "LiRA online" if shadows else "loss threshold"
+    rng = np.random.default_rng(seed)
+    report = membership_report(*pooled[headline], seed=rng)
+    low, one = report["low_fpr"]
+    loss = pooled["loss threshold"]
+    out = {"model_membership_attack": headline, "model_membership_auc": report["auc"],
+           "model_membership_auc_low": report["auc_low"], "model_membership_auc_high": report["auc_high"],
+           "model_membership_tpr_at_low_fpr": low["tpr"], "model_membership_tpr_at_low_fpr_low": low["tpr_low"],
+           "model_membership_tpr_at_low_fpr_high": low["tpr_high"], "model_membership_low_fpr": low["fpr"],
+           "model_membership_tpr_at_1pct_fpr": one["tpr"] if one["resolved"] else None,
+           "model_membership_offline_auc": roc_auc(*pooled["LiRA offline"]) if shadows else None,
+           "model_membership_loss_auc": roc_auc(*loss),
+           "model_membership_loss_tpr_at_low_fpr": tpr_at_fpr(*loss, low["fpr"]),
+           "model_membership_shadows": shadows, "model_membership_n_members": report["n_members"],
+           "model_membership_n_non_members": report["n_non_members"]}
+    grid = np.unique(np.geomspace(1.0 / len(loss[1]), 1.0, 60))
+    roc = {name: [grid.tolist(), [tpr_at_fpr(a, b, f) for f in grid]] for name, (a, b) in pooled.items()}
+    return out, roc
+
+
+class _ModelAttack:
+    """One split's membership attacks on trained models: the candidates (the training originals and as many
+    held-out ones), LiRA's shadow models on them (trained once, shared by every condition)."""
+
+    def __init__(self, x, y, x_test, y_test, study, training, learner, seed):
+        sample_seed, shadow_seed = seed.spawn(2)
+        self.non = stratified_subsample(y_test, len(y), seed=np.random.default_rng(sample_seed))
+        self.n_members, self.shadows = len(y), None
+        if study.shadow_models:
+            population = np.concatenate([x, x_test[self.non]])
+            _, codes = np.unique(np.concatenate([np.asarray(y), np.asarray(y_test)[self.non]]).astype(str),
+                                 return_inverse=True)
+            self.shadows = learner.shadow_confidences(population, codes, n_shadows=study.shadow_models,
+                                                      training=training, seed=shadow_seed)
+
+    def probes(self, scheme, x, y, x_test, y_test) -> dict:
+        """What the target models are asked: the candidates as the scheme shows test images to a model."""
+        return {"members": (scheme.protect_test(x), y),
+                "non_members": (scheme.protect_test(x_test[self.non]), np.asarray(y_test)[self.non])}
+
+    def attack(self, record: dict) -> list[dict]:
+        """Per trained model: attack name -> (member scores, non-member scores)."""
+        out = []
         for run in record["runs"]:
-            members = -np.asarray(run["probe_losses"]["members"])
-            non_members = -np.asarray(run["probe_losses"]["non_members"])
-            aucs.append(roc_auc(members, non_members))
-            tprs.append(tpr_at_fpr(members, non_members, 0.01))
-    return {"model_membership_auc": float(np.mean(aucs)), "model_membership_tpr_at_1pct_fpr": float(np.mean(tprs))}
+            target = np.concatenate([run["probe_confidences"]["members"], run["probe_confidences"]["non_members"]])
+            scores = {"loss threshold": loss_threshold_scores(target)}
+            if self.shadows is not None:
+                shadow, inclusion = self.shadows["scores"], self.shadows["inclusion"]
+                scores["LiRA online"] = lira_online(target, shadow, inclusion)
+                scores["LiRA offline"] = lira_offline(target, shadow, inclusion)
+            m = self.n_members
+            out.append({name: (v[:m], v[m:]) for name, v in scores.items()}
+                       | {"shadows": 0 if self.shadows is None else len(self.shadows["scores"])})
+        return out
 
 
 def _targets(row: dict, study: StudySettings) -> dict:
-    membership = decide((row["worst_membership_auc_low"], row["worst_membership_auc_high"]), study.max_membership_auc) \
-        if row.get("worst_membership_auc_low") is not None else "undecided"
+    membership = _all_of([decide((row[f"{name}_low"], row[f"{name}_high"]), study.max_membership_auc)
+                          for name in ("worst_membership_auc", "model_membership_auc")
+                          if row.get(f"{name}_low") is not None]) or "undecided"
     reid = decide((row["worst_reid_top1_low"], row["worst_reid_top1_high"]), study.max_reid_top1) \
         if row.get("worst_reid_top1_low") is not None else "undecided"
     cost = decide((row["accuracy_drop_low"], row["accuracy_drop_high"]), study.max_accuracy_drop, strict=False) \
         if row.get("accuracy_drop_low") is not None else "undecided"
-    decisions = (membership, reid, cost)
-    overall = "not met" if "not met" in decisions else "met" if all(d == "met" for d in decisions) else "undecided"
-    return {"membership_target": membership, "reid_target": reid, "cost_target": cost, "meets_target": overall}
+    return {"membership_target": membership, "reid_target": reid, "cost_target": cost,
+            "meets_target": _all_of([membership, reid, cost])}
+
+
+def _all_of(decisions: list[str]) -> str | None:
+    """'not met' if one is, 'met' if all are, else 'undecided' (None for no decision)."""
+    if not decisions:
+        return None
+    return "not met" if "not met" in decisions else "met" if all(d == "met" for d in decisions) else "undecided"
 
 
 def _combined_training(trainings: list[dict]) -> dict | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .._validation import Settings, check_bool, check_choice, check_positive_int, check_real
+from .._validation import Settings, check_bool, check_choice, check_int_range, check_positive_int, check_real
 
 __all__ = ["TrainingSettings", "StudySettings", "MODEL_NAMES", "OPTIMIZERS"]
 
@@ -69,7 +69,16 @@ class StudySettings(Settings):
         Audit every unaugmented protected set (:func:`pbmlib.privacy.audit.audit`): the
         privacy axis.
     model_membership : bool, default=False
-        With ``train``: the membership attack on the trained models (loss threshold).
+        With ``train``: membership inference on the trained models, LiRA [1]_ with
+        ``shadow_models`` shadow models beside the loss-threshold attack
+        (:mod:`pbmlib.privacy.lira`). The candidates are the training originals and as many
+        held-out originals (a stratified sample); the target models are asked about them
+        as the scheme shows test images to a model.
+    shadow_models : int, default=16
+        Shadow models of LiRA, trained on random halves of the candidates (originals, the
+        target's recipe), once per split and shared by every condition (and, through a
+        learner's baseline cache, by every run of a sweep). 0 runs the loss-threshold
+        attack alone; otherwise an even number >= 2.
     n_splits : int, default=1
         Independent splits (and scheme seeds and training seeds); figures are means over
         them and intervals resample within each.
@@ -79,11 +88,16 @@ class StudySettings(Settings):
     max_membership_auc, max_reid_top1, max_accuracy_drop : float
         The target (membership AUC < 0.6, re-identification < 0.2, cost <= 5 points):
         decided per setting only where the intervals decide it.
+
+    References
+    ----------
+    .. [1] N. Carlini et al., "Membership inference attacks from first principles", IEEE S&P 2022.
     """
 
     train: bool = True
     audit: bool = False
     model_membership: bool = False
+    shadow_models: int = 16
     n_splits: int = 1
     test_fraction: float = 0.3
     max_membership_auc: float = 0.6
@@ -95,6 +109,11 @@ class StudySettings(Settings):
         for name in ("train", "audit", "model_membership"):
             set_field(self, name, check_bool(getattr(self, name), name=name))
         set_field(self, "n_splits", check_positive_int(self.n_splits, name="n_splits"))
+        shadows = check_int_range(self.shadow_models, name="shadow_models", low=0, high=10_000)
+        if shadows % 2:
+            raise ValueError(f"shadow_models must be 0 or an even number (every candidate in half of them), "
+                             f"got {shadows}")
+        set_field(self, "shadow_models", shadows)
         set_field(self, "test_fraction", check_real(self.test_fraction, name="test_fraction", low=0.0, high=1.0,
                                                     low_open=True, high_open=True))
         set_field(self, "max_membership_auc", check_real(self.max_membership_auc, name="max_membership_auc",

@@ -339,7 +339,8 @@ def _plan(config: dict, args) -> int:
     table = plan_sweep(config, images_per_second=args.images_per_second, measure=args.measure,
                        progress=not args.quiet)
     print(f"sweep {config['name']}: {int(table['runs'].sum())} runs, {int(table['trainings'].sum())} trainings, "
-          f"{int(table['trainings_after_reuse'].sum())} after reusing baselines")
+          f"{int(table['trainings_after_reuse'].sum())} after reusing baselines"
+          + (f", {int(table['shadow_models'].sum())} shadow models" if table["shadow_models"].sum() else ""))
     print(table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:,.2f}"))
     hours = [c for c in table if c.startswith("hours")]
     if hours:
@@ -704,6 +705,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pbm {args.command}: interrupted; outputs are renamed into place only when complete, so nothing "
               f"half-written is left under a final name", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (pbm ... | head): stop quietly, as other commands do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except MemoryError:
         print(f"pbm {args.command}: error: out of memory; use fewer or smaller images (--size), or a machine with "
               f"more memory", file=sys.stderr)

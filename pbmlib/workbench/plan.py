@@ -2,8 +2,8 @@
 
 Per stage: the runs, the trainings they hold (after the baseline reuse of
 :class:`pbmlib.learn.baselines.BaselineCache`: one unprotected reference per distinct data,
-split, settings and seed), the images each training sees per epoch, and an estimate of the
-time at a given throughput (``--images-per-second``, e.g. a GPU's) or at this machine's,
+split, settings and seed), LiRA's shadow models (shared the same way), the images each training
+sees per epoch, and an estimate of the time at a given throughput (``--images-per-second``, e.g. a GPU's) or at this machine's,
 measured only when asked (``--measure``: a few batches per model and image size, cached).
 
 What a run trains is read from its parameters by :func:`pbmlib.study.study_from_parameters`,
@@ -135,8 +135,8 @@ def plan_sweep(config: dict, *, images_per_second: float | None = None, measure:
         if notebook not in defaults:
             defaults[notebook] = _notebook_defaults(notebook)
         row = rows.setdefault(run.stage, {"stage": run.stage, "notebook": notebook.name, "runs": 0, "trainings": 0,
-                                          "trainings_after_reuse": 0, "images_per_epoch": 0, "image_epochs": 0,
-                                          "model_keys": set()})
+                                          "trainings_after_reuse": 0, "shadow_models": 0, "images_per_epoch": 0,
+                                          "image_epochs": 0, "model_keys": set()})
         row["runs"] += 1
         parameters = {**defaults[notebook], **run.parameters}
         try:
@@ -148,6 +148,18 @@ def plan_sweep(config: dict, *, images_per_second: float | None = None, measure:
         n = min(n, plan.n_images or n)
         n_train = n if plan.test_dataset else n - round(study.test_fraction * n)
         reuse = "baseline_cache" in defaults[notebook]
+        if study.train and study.model_membership and study.shadow_models:
+            key = json.dumps(["shadows", plan.dataset, plan.test_dataset, plan.image_size, plan.rgb, plan.n_images,
+                              study.test_fraction, study.n_splits, study.shadow_models, training.to_dict(), plan.seed],
+                             sort_keys=True, default=str)
+            if not (reuse and key in baselines_seen):
+                baselines_seen.add(key)
+                n_test = _dataset_shape(plan.test_dataset, plan.image_size, plan.rgb, shapes)[0] \
+                    if plan.test_dataset else n - n_train
+                half = (n_train + min(n_train, n_test)) // 2  # every shadow trains on half of the candidates
+                row["shadow_models"] += study.shadow_models * study.n_splits
+                row["image_epochs"] += half * training.epochs * study.shadow_models * study.n_splits
+                row["model_keys"].add((training.model_name, shape, training.batch_size))
         for condition in plan.trainings():
             row["trainings"] += study.n_splits
             if reuse and condition.reference:

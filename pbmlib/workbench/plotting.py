@@ -506,6 +506,42 @@ def plot_privacy_utility(table: pd.DataFrame, *, x: str = "worst_reid_top1", y: 
     return fig
 
 
+def plot_membership_roc(rocs: dict, *, attack: str = "LiRA online", title: str | None = None):
+    """Log-log ROC of a membership attack on the trained models, one curve per setting.
+
+    Parameters
+    ----------
+    rocs : dict of setting -> dict of attack -> [fpr, tpr]
+        The study records' ``model_membership_roc`` (:func:`pbmlib.study.run_study`): TPR on a
+        log-spaced FPR grid from 1/non-members (the smallest rate the non-members resolve) to 1.
+    attack : str, default="LiRA online"
+        Which attack's curves; settings without it are left out.
+
+    Notes
+    -----
+    The dotted diagonal is chance (TPR = FPR). Low FPR is where a membership attack matters:
+    an attack can have an AUC near 0.5 and still name some members with near certainty.
+    """
+    curves = {setting: roc[attack] for setting, roc in rocs.items() if roc and roc.get(attack)}
+    if not curves:
+        raise ValueError(f"no setting has a ROC of {attack!r}; the study ran without model_membership or shadows")
+    fig, ax = _subplots(figsize=(6.4, 4.8))
+    smallest = min(min(fpr) for fpr, _ in curves.values())
+    for setting, (fpr, tpr) in curves.items():
+        ax.plot(fpr, np.maximum(tpr, smallest / 10), lw=1.5, label=_condition(setting))
+    ax.plot([smallest, 1], [smallest, 1], ls=":", color="grey", lw=1.5, label="chance (TPR = FPR)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(smallest, 1)
+    ax.set_ylim(smallest / 10, 1.05)
+    ax.set_xlabel("false-positive rate (non-members flagged)")
+    ax.set_ylabel("true-positive rate (members found)")
+    ax.legend(fontsize=LEGEND_SIZE, loc="lower right", ncols=2 if len(curves) > 8 else 1)
+    ax.set_title(title or f"{attack} on the trained models: ROC, log-log (TPR of 0 drawn at the bottom edge)",
+                 fontsize=10)
+    return fig
+
+
 def show_schemes(images_by_setting: dict, *, n: int = 4, title: str | None = None):
     """The first ``n`` images under each setting: one row per setting, labelled."""
     rows = len(images_by_setting)
