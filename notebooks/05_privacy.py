@@ -39,6 +39,7 @@ shadow_releases: int = 16  # shadow releases of the shadow-calibrated likelihood
 test_fraction: float = 0.3  # held-out share: the clean test set and the membership non-members
 seed: int = 0  # seed for the split, the protections and the training
 backup_dir: str = ""  # folder that makes the trainings resumable (a sweep gives each run one); "" for none
+baseline_cache: str = ""  # folder of trained baselines shared by a sweep's runs ("" trains the original here)
 output_dir: str = "papermill_runs/manual/05_privacy"  # where results.json, CSV and PNG go
 
 # %%
@@ -62,8 +63,9 @@ show_schemes({c.label: c.scheme.fit_protect(data.images, data.labels, seed=seed)
     out / "schemes_examples.png", dpi=120)
 
 # %%
+learner = KerasLearner(baseline_cache=baseline_cache or None, backup_dir=backup_dir or None)
 table, records = run_study(data, plan.conditions, test=test, seed=plan.seed,
-                           learner=KerasLearner(backup_dir=backup_dir or None), progress=True, **plan.options)
+                           learner=learner, progress=True, **plan.options)
 columns = ["setting", "ssim_mean", "ssim_floor_mean", "worst_reid_top1", "worst_reid_top1_low", "worst_reid_top1_high",
            "worst_reid_attack", "released_reid_top1", "reid_chance_top1", "worst_membership_auc",
            "worst_membership_auc_low", "worst_membership_auc_high", "worst_membership_attack",

@@ -29,6 +29,7 @@ n_splits: int = 2  # independent splits, scheme seeds (keys) and training seeds:
 test_fraction: float = 0.3  # held-out share
 seed: int = 0  # seed (and key) for the split, the protections and the training
 backup_dir: str = ""  # folder that makes the trainings resumable (a sweep gives each run one); "" for none
+baseline_cache: str = ""  # folder of trained baselines shared by a sweep's runs ("" trains the original here)
 output_dir: str = "papermill_runs/manual/06_schemes"  # where results.json, CSV and PNG go
 
 # %%
@@ -50,8 +51,9 @@ show_schemes({c.label: c.scheme.fit_protect(data.images, data.labels, seed=seed)
     out / "schemes_examples.png", dpi=120)
 
 # %%
+learner = KerasLearner(baseline_cache=baseline_cache or None, backup_dir=backup_dir or None)
 table, records = run_study(data, plan.conditions, test=test, seed=plan.seed,
-                           learner=KerasLearner(backup_dir=backup_dir or None), progress=True, **plan.options)
+                           learner=learner, progress=True, **plan.options)
 columns = ["setting", "test_accuracy_mean", "test_accuracy_std", "accuracy_drop", "accuracy_drop_low",
            "accuracy_drop_high", "ssim_mean", "ssim_floor_mean", "worst_reid_top1", "worst_reid_attack",
            "worst_membership_auc", "worst_membership_attack", "blocks_verbatim_fraction"]

@@ -150,7 +150,8 @@ def run_study(data: ImageSet, conditions, *, test: ImageSet | None = None, seed=
     records : dict of setting -> dict
         ``training``: the trainings' record (every split's runs, tagged with ``split``) or
         None; ``audits``: per split, the attacks table, the per-class table and the ROC of
-        the chosen membership attack (JSON-able).
+        the chosen membership attack (JSON-able); ``model_membership_roc``: per attack on the
+        trained models, ``[fpr, tpr]`` on a log-spaced FPR grid (None without it).
     """
     settings = split_options(options, {"study": StudySettings, "training": TrainingSettings,
                                        "attacks": AttackSettings}, where="run_study")

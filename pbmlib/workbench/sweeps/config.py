@@ -246,6 +246,71 @@ def _check_declared(names, notebook: Path, shown: str, where: str, cache: dict, 
                              f"{', '.join(declared)}")
 
 
+def _check_stage(stage, index: int, source: str, names_seen: set) -> tuple[str, list]:
+    """Check one stage in place (its name, keys, parameters, grid and resources; defaults filled in).
+
+    Returns
+    -------
+    where : str
+        How errors name the stage.
+    names : list of (kind, name)
+        Every parameter it sets, in config order.
+    """
+    where = f"{source}: stage {index}"
+    if not isinstance(stage, dict):
+        raise ValueError(f"{where}: expected a mapping with a name and a notebook, got {_short(stage)}")
+    _check_keys(stage, _STAGE_KEYS, where)
+    for key in ("name", "notebook"):
+        if key not in stage:
+            raise ValueError(f"{where}: missing {key!r}; every stage needs a name and a notebook")
+    _check_name(stage["name"], f"{where}: name", stage=True)
+    where = f"{source}: stage {stage['name']!r}"
+    if stage["name"].lower() in names_seen:
+        raise ValueError(f"{where}: two stages have this name; give each stage its own name")
+    names_seen.add(stage["name"].lower())
+    for key in ("grid", "parameters"):
+        value = stage.get(key)
+        stage[key] = {} if value is None else value
+        if not isinstance(stage[key], dict):
+            raise ValueError(f"{where}: {key} must be a mapping of parameter names to values, got {_short(value)}")
+    names = []
+    for name, value in stage["parameters"].items():
+        _check_parameter_name(name, f"{where}: parameters")
+        _check_value(value, f"{where}: parameters: {name}")
+        names.append(("parameter", name))
+    for key, values in stage["grid"].items():
+        names += [("grid key", part) for part in _check_grid_entry(key, values, where)]
+    counts: dict[str, int] = {}
+    for _, name in names:
+        counts[name] = counts.get(name, 0) + 1
+        if counts[name] == 2:
+            raise ValueError(f"{where}: parameter {name!r} is given twice (in parameters and grid, or in two grid "
+                             f"keys); give it once")
+    resources = stage.get("resources")
+    stage["resources"] = {} if resources is None else resources
+    if not isinstance(stage["resources"], dict) or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+            for k, v in stage["resources"].items()):
+        raise ValueError(f"{where}: resources must map resource names to positive amounts, e.g. {{GPU: 1}}, "
+                         f"got {_short(resources)}")
+    return where, names
+
+
+def _check_grid_entry(key, values, where: str) -> list[str]:
+    """Check one grid entry (``name: [values]`` or ``"a,b": [[a, b], ...]``); the names it sets."""
+    if not isinstance(key, str):
+        _check_parameter_name(key, f"{where}: grid")
+    parts = [part.strip() for part in key.split(",")]
+    for part in parts:
+        _check_parameter_name(part, f"{where}: grid key {key!r}")
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"{where}: grid entry {key!r} must be a non-empty list of values, got {_short(values)}")
+    if len(parts) > 1 and not all(isinstance(v, list) and len(v) == len(parts) for v in values):
+        raise ValueError(f"{where}: grid entry {key!r} needs lists of {len(parts)} values, got {_short(values)}")
+    _check_value(values, f"{where}: grid: {key}")
+    return parts
+
+
 def check_sweep(config: dict, *, base: str | os.PathLike | None = None, source: str = "sweep config",
                 max_runs: int = DEFAULT_MAX_RUNS) -> dict:
     """Check a sweep config and fill in defaults (a new dict; ``config`` is not modified).
@@ -282,62 +347,13 @@ def check_sweep(config: dict, *, base: str | os.PathLike | None = None, source: 
     names_seen: set[str] = set()
     total_runs = 0
     for index, stage in enumerate(stages, 1):
-        where = f"{source}: stage {index}"
-        if not isinstance(stage, dict):
-            raise ValueError(f"{where}: expected a mapping with a name and a notebook, got {_short(stage)}")
-        _check_keys(stage, _STAGE_KEYS, where)
-        for key in ("name", "notebook"):
-            if key not in stage:
-                raise ValueError(f"{where}: missing {key!r}; every stage needs a name and a notebook")
-        _check_name(stage["name"], f"{where}: name", stage=True)
-        where = f"{source}: stage {stage['name']!r}"
-        if stage["name"].lower() in names_seen:
-            raise ValueError(f"{where}: two stages have this name; give each stage its own name")
-        names_seen.add(stage["name"].lower())
-        for key in ("grid", "parameters"):
-            value = stage.get(key)
-            stage[key] = {} if value is None else value
-            if not isinstance(stage[key], dict):
-                raise ValueError(f"{where}: {key} must be a mapping of parameter names to values, "
-                                 f"got {_short(value)}")
-        names = []  # (kind, name), in config order
-        for name, value in stage["parameters"].items():
-            _check_parameter_name(name, f"{where}: parameters")
-            _check_value(value, f"{where}: parameters: {name}")
-            names.append(("parameter", name))
-        for key, values in stage["grid"].items():
-            if not isinstance(key, str):
-                _check_parameter_name(key, f"{where}: grid")
-            parts = [part.strip() for part in key.split(",")]
-            for part in parts:
-                _check_parameter_name(part, f"{where}: grid key {key!r}")
-            if not isinstance(values, list) or not values:
-                raise ValueError(f"{where}: grid entry {key!r} must be a non-empty list of values, "
-                                 f"got {_short(values)}")
-            if len(parts) > 1 and not all(isinstance(v, list) and len(v) == len(parts) for v in values):
-                raise ValueError(f"{where}: grid entry {key!r} needs lists of {len(parts)} values, "
-                                 f"got {_short(values)}")
-            _check_value(values, f"{where}: grid: {key}")
-            names += [("grid key", part) for part in parts]
-        counts: dict[str, int] = {}
-        for _, name in names:
-            counts[name] = counts.get(name, 0) + 1
-            if counts[name] == 2:
-                raise ValueError(f"{where}: parameter {name!r} is given twice (in parameters and grid, or in "
-                                 f"two grid keys); give it once")
+        where, names = _check_stage(stage, index, source, names_seen)
         runs = math.prod(len(values) for values in stage["grid"].values())
         total_runs += runs
         if total_runs > max_runs:
             raise ValueError(f"{where}: the config plans {total_runs:,} runs or more (this stage's grid: {runs:,}), "
                              f"more than max_runs {max_runs:,}; shrink the grid, split the sweep, or raise the "
                              f"limit (pbm sweep --max-runs N)")
-        resources = stage.get("resources")
-        stage["resources"] = {} if resources is None else resources
-        if not isinstance(stage["resources"], dict) or not all(
-                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-                for k, v in stage["resources"].items()):
-            raise ValueError(f"{where}: resources must map resource names to positive amounts, e.g. {{GPU: 1}}, "
-                             f"got {_short(resources)}")
         shown = str(stage["notebook"])
         notebook = _find_notebook(stage["notebook"], base, f"{where}: notebook")
         _check_declared(names, notebook, shown, where, declared_cache)
