@@ -74,3 +74,37 @@ def test_a_mechanism_without_a_comparable_feature_is_refused(pool):
         likelihood_scores(Mechanism(augmentation=Augmentation()), images[:4], labels[:4], images, labels)
     with pytest.raises(ValueError, match="differ in image shape"):
         likelihood_scores(Mechanism(), images[:4, :10], labels[:4], images, labels)
+
+
+def test_the_transform_search_recovers_members_of_an_augmented_release_and_is_at_chance_on_another(pool):
+    from pbmlib.privacy.transform_search import transform_search_scores
+
+    images, labels, members = pool
+    scheme = get_scheme("pbm_augment", block=5).fit(images[members], labels[members], seed=0)
+    released = scheme.protect(images[members], labels[members])
+    found = transform_search_scores(scheme.mechanism(), released, labels[members], images, labels)
+    assert auc(found.membership, members) > 0.9 and auc(found.membership_assignment, members) > 0.9
+    own = np.flatnonzero(members)  # released image i comes from candidate own[i], a block in two kept
+    assert (found.reid.argmax(axis=1) == own).mean() > 0.8
+    rng = np.random.default_rng(1)
+    strangers = np.clip(np.kron(rng.normal(128, 50, (120, 4, 4)), np.ones((5, 5))), 0, 255).astype(np.uint8)
+    null = transform_search_scores(scheme.mechanism(), scheme.protect(strangers, labels[members]), labels[members],
+                                   images, labels)
+    assert abs(auc(null.membership, members) - 0.5) < 0.12
+
+
+def test_the_searched_rotation_is_scipys_bilinear_mirrored_rotation():
+    """The search computes the published rotation with precomputed neighbours and weights; it must be the
+    interpolation scipy's map_coordinates (order 1, mirrored border) gives."""
+    from scipy.ndimage import map_coordinates
+
+    from pbmlib.privacy.transform_search import _source_coords, _transform
+
+    x = np.random.default_rng(0).integers(0, 256, (3, 12, 10, 2)).astype(np.float32)
+    for flip in (False, True):
+        for degrees in (-15.0, -7.3, 0.4, 12.9):
+            sy, sx = _source_coords(12, 10, degrees)
+            source = x[:, :, ::-1] if flip else x
+            expected = np.stack([np.stack([map_coordinates(source[n, ..., c], [sy, sx], order=1, mode="mirror")
+                                           for c in range(2)], axis=-1) for n in range(3)])
+            np.testing.assert_allclose(_transform(x, flip, degrees), expected, atol=1e-3)

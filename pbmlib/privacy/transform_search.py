@@ -22,7 +22,6 @@ Pool transforms are computed once per label and angle; nothing loops over pixels
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import map_coordinates
 from scipy.special import logsumexp
 
 from .._validation import check_images, check_labels
@@ -31,6 +30,7 @@ from .likelihood import LikelihoodScores, _assigned_on_top, _leave_one_out_gain,
 __all__ = ["transform_search_scores"]
 
 _REFINE = np.round(np.arange(-0.9, 0.91, 0.1), 6)
+_CHUNK = 64  # released images searched together: (chunk, units, pool) residuals in memory
 
 
 def _source_coords(h: int, w: int, degrees: float):
@@ -44,17 +44,21 @@ def _source_coords(h: int, w: int, degrees: float):
 
 def _transform(images: np.ndarray, flip: bool, degrees: float) -> np.ndarray:
     """Flip then rotate float images (N, H, W, C) as :func:`pbmlib.data.augmentation.apply_augmentation`
-    does (no gain, no rounding)."""
+    does (no gain, no rounding): bilinear with a mirrored border, the four neighbours and their weights
+    computed once for the whole stack."""
     x = images[:, :, ::-1] if flip else images
     if degrees == 0:
         return np.ascontiguousarray(x, dtype=np.float32)
-    n, h, w, c = x.shape
+    h, w = x.shape[1:3]
     sy, sx = _source_coords(h, w, degrees)
-    coords = np.stack([np.broadcast_to(np.arange(n, dtype=float)[:, None, None, None], (n, h, w, c)),
-                       np.broadcast_to(sy[None, :, :, None], (n, h, w, c)),
-                       np.broadcast_to(sx[None, :, :, None], (n, h, w, c)),
-                       np.broadcast_to(np.arange(c, dtype=float), (n, h, w, c))])
-    return map_coordinates(x.astype(np.float32), coords, order=1, mode="mirror")
+    y0, x0 = np.floor(sy), np.floor(sx)
+    fy, fx = (sy - y0)[..., None], (sx - x0)[..., None]
+    ya, yb = _mirror(y0.astype(int), h), _mirror(y0.astype(int) + 1, h)
+    xa, xb = _mirror(x0.astype(int), w), _mirror(x0.astype(int) + 1, w)
+    x = x.astype(np.float64)
+    out = ((1 - fy) * ((1 - fx) * x[:, ya, xa] + fx * x[:, ya, xb])
+           + fy * ((1 - fx) * x[:, yb, xa] + fx * x[:, yb, xb]))
+    return out.astype(np.float32)
 
 
 def _mirror(i: np.ndarray, n: int) -> np.ndarray:
@@ -80,53 +84,113 @@ def _owners(h: int, w: int, block: tuple[int, int], flip: bool, degrees: float) 
     return np.where(np.all([i == ids[0] for i in ids], axis=0), ids[0], -1)
 
 
-def _fit(released: np.ndarray, pool: np.ndarray, owner: np.ndarray, n_units: int):
-    """Per unit: the gain-fitted residual per value of the released image's unit against every pool image's,
-    and the fitted gains, each (n_units, pool)."""
-    rss = np.full((n_units, pool.shape[0]), np.inf)
-    gains = np.ones((n_units, pool.shape[0]))
-    for p in range(n_units):  # a few dozen units, each vectorised over the pool
-        mask = owner == p
-        if mask.sum() < 3:
-            continue
-        r, t = released[mask].ravel(), pool[:, mask].reshape(pool.shape[0], -1)
-        tt = (t * t).sum(axis=1) + 1e-9
-        rt = t @ r
-        gains[p] = rt / tt
-        rss[p] = ((r * r).sum() - rt * gains[p]) / r.size
+class _Units:
+    """The pixels of every unit (source block) under one transform: column indices into flattened
+    ``(H * W * C)`` images, grouped by unit, and whether a unit has enough pixels (>= 3) to fit."""
+
+    def __init__(self, owner: np.ndarray, n_units: int, channels: int):
+        flat = np.repeat(owner.ravel(), channels)
+        self.columns = [np.flatnonzero(flat == u) for u in range(n_units)]
+        self.fits = np.array([c.size >= 3 * channels for c in self.columns])
+        inside = np.flatnonzero(flat >= 0)
+        self.order = inside[np.argsort(flat[inside], kind="stable")]  # columns sorted by unit
+        present = np.unique(flat[inside])
+        self.present = present
+        self.starts = np.searchsorted(flat[self.order], present)
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Per-unit sums of ``values`` (..., H * W * C): (..., n_units), 0 for a unit without pixels."""
+        out = np.zeros(values.shape[:-1] + (len(self.columns),))
+        if self.present.size:
+            out[..., self.present] = np.add.reduceat(values[..., self.order], self.starts, axis=-1)
+        return out
+
+
+def _fit(released: np.ndarray, pool: np.ndarray, units: _Units):
+    """Per released image, unit and pool image: the gain-fitted residual per value of the released unit
+    against the pool image's, and the fitted gain, each (n, n_units, pool); ``inf`` residuals where a unit
+    has too few pixels. ``released`` (n, D) and ``pool`` (M, D) are flattened float32 images."""
+    n, m, k = released.shape[0], pool.shape[0], len(units.columns)
+    rss = np.full((n, k, m), np.inf)
+    gains = np.ones((n, k, m))
+    for u in np.flatnonzero(units.fits):  # a few dozen units, each one matrix product over images x pool
+        cols = units.columns[u]
+        r, t = released[:, cols], pool[:, cols]
+        rt = r @ t.T
+        gains[:, u] = rt / ((t * t).sum(axis=1) + 1e-9)
+        rss[:, u] = ((r * r).sum(axis=1)[:, None] - rt * gains[:, u]) / cols.size
     return rss, gains
 
 
-def _score(rss: np.ndarray) -> float:
-    best = np.where(np.isfinite(rss), rss, np.nan).min(axis=1)
-    return float(np.nanmean(best)) if np.isfinite(best).any() else np.inf
+def _scores(rss: np.ndarray) -> np.ndarray:
+    """Per released image: the mean over fitted units of the residual of the closest pool image (inf where
+    no unit fits)."""
+    best = rss.min(axis=2)
+    finite = np.isfinite(best)
+    total = np.where(finite, best, 0.0).sum(axis=1)
+    count = finite.sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.inf)
 
 
-def _estimate(released, pool_by_transform, grid, owners, n_units, pool_float, shape, block, gain_range):
-    """(flip, degrees, gain) that puts the released image's units closest to some pool image's."""
-    h, w = shape
-    best = (np.inf, grid[0])
-    for key, transformed in zip(grid, pool_by_transform):
-        score = _score(_fit(released, transformed, owners[key], n_units)[0])
-        if score < best[0]:
-            best = (score, key)
-    flip, coarse = best[1]
-    for degrees in coarse + _REFINE:
-        key = (flip, float(degrees))
-        score = _score(_fit(released, _transform(pool_float, flip, degrees), _owners(h, w, block, flip, degrees),
-                            n_units)[0])
-        if score < best[0]:
-            best = (score, key)
-    flip, degrees = best[1]
-    owner = _owners(h, w, block, flip, degrees)
-    rss, gains = _fit(released, _transform(pool_float, flip, degrees), owner, n_units)
-    ok = np.isfinite(rss).all(axis=1)
-    if not ok.any():
-        return flip, degrees, 1.0, owner
-    nearest = rss[ok].argmin(axis=1)
-    fitted, residual = gains[ok][np.arange(ok.sum()), nearest], rss[ok][np.arange(ok.sum()), nearest]
-    good = residual <= np.median(residual)  # the units best matched: likely the copies
-    return flip, degrees, float(np.clip(np.median(fitted[good]), *gain_range)), owner
+class _Search:
+    """Transformed pools and unit maps of one label's pool, computed once per (flip, angle) and kept."""
+
+    def __init__(self, pool: np.ndarray, block: tuple[int, int], n_units: int):
+        self.pool, self.block, self.n_units = pool, block, n_units
+        self._pools: dict = {}
+        self._units: dict = {}
+
+    def units(self, key) -> _Units:
+        if key not in self._units:
+            h, w, c = self.pool.shape[1:]
+            self._units[key] = _Units(_owners(h, w, self.block, *key), self.n_units, c)
+        return self._units[key]
+
+    def transformed(self, key) -> np.ndarray:
+        """The pool under ``key``, flattened (M, H * W * C) float32; at most 64 kept (memory)."""
+        if key not in self._pools:
+            if len(self._pools) >= 64:
+                self._pools.pop(next(iter(self._pools)))
+            self._pools[key] = _transform(self.pool, *key).reshape(self.pool.shape[0], -1)
+        return self._pools[key]
+
+    def fit(self, released: np.ndarray, key):
+        return _fit(released, self.transformed(key), self.units(key))
+
+
+def _estimate(released: np.ndarray, search: _Search, grid, gain_range) -> tuple[list, np.ndarray]:
+    """Per released image (flattened float32, (n, D)): the (flip, degrees) and gain that put its units
+    closest to some pool image's. Coarse: every key of ``grid``; then 0.1 degree around the best."""
+    n = released.shape[0]
+    best_score, best_key = np.full(n, np.inf), np.zeros(n, dtype=np.int64)
+    for k, key in enumerate(grid):  # first best wins ties, as the grid is ordered
+        score = _scores(search.fit(released, key)[0])
+        better = score < best_score
+        best_score[better], best_key[better] = score[better], k
+    chosen = [grid[k] for k in best_key]
+    for k in np.unique(best_key):
+        rows = np.flatnonzero(best_key == k)
+        flip, coarse = grid[k]
+        for degrees in coarse + _REFINE:
+            key = (flip, float(degrees))
+            score = _scores(search.fit(released[rows], key)[0])
+            better = score < best_score[rows]
+            best_score[rows[better]] = score[better]
+            for row in rows[better]:
+                chosen[row] = key
+    gains = np.ones(n)
+    for key in set(chosen):
+        rows = np.array([i for i, c in enumerate(chosen) if c == key])
+        rss, fitted = search.fit(released[rows], key)
+        for j, row in enumerate(rows):
+            ok = np.isfinite(rss[j]).all(axis=1)
+            if not ok.any():
+                continue
+            nearest = rss[j][ok].argmin(axis=1)
+            gain, residual = fitted[j][ok][np.arange(ok.sum()), nearest], rss[j][ok][np.arange(ok.sum()), nearest]
+            good = residual <= np.median(residual)  # the units best matched: likely the copies
+            gains[row] = float(np.clip(np.median(gain[good]), *gain_range))
+    return chosen, gains
 
 
 def _robust_log_likelihood(residual: np.ndarray, tau: float = 2.0, tail: float = 0.05, wide: float = 20.0):
@@ -161,7 +225,6 @@ def transform_search_scores(mechanism, released, released_labels, candidates, ca
     r_codes, c_codes = codes[: len(rel)], codes[len(rel):]
     angles = np.arange(-np.floor(augmentation.rotation), np.floor(augmentation.rotation) + 1, 1.0)
     grid = [(flip, float(a)) for flip in ((False, True) if augmentation.flip else (False,)) for a in angles]
-    owners = {key: _owners(h, w, block, *key) for key in grid}
     gain_range = (1 - augmentation.brightness, 1 + augmentation.brightness)
     out = LikelihoodScores(np.zeros(len(cand)), np.full((len(rel), len(cand)), -np.inf), np.zeros(len(cand)),
                            np.full((len(rel), len(cand)), -np.inf))
@@ -170,17 +233,14 @@ def transform_search_scores(mechanism, released, released_labels, candidates, ca
         rows, cols = np.flatnonzero(r_codes == code), np.flatnonzero(c_codes == code)
         if rows.size == 0:
             continue
-        pool = cand[cols]
-        pool_by_transform = [_transform(pool, *key) for key in grid]
+        search = _Search(cand[cols], block, n_units)
         units = np.zeros((rows.size, cols.size, n_units))
-        for i, j in enumerate(rows):  # one search per released image, vectorised over the pool
-            flip, degrees, gain, owner = _estimate(rel[j], pool_by_transform, grid, owners, n_units, pool, (h, w),
-                                                   block, gain_range)
-            predicted = np.clip(np.rint(_transform(pool, flip, degrees) * np.float32(gain)), 0, 255)
-            log_likelihood = _robust_log_likelihood(rel[j][None] - predicted)
-            for p in range(n_units):
-                mask = owner == p
-                units[i, :, p] = log_likelihood[:, mask].sum(axis=(1, 2)) if mask.any() else 0.0
+        for lo in range(0, rows.size, _CHUNK):  # chunks of released images bound the memory
+            part = rel[rows[lo:lo + _CHUNK]].reshape(min(_CHUNK, rows.size - lo), -1)
+            chosen, gains = _estimate(part, search, grid, gain_range)
+            for i, (key, gain) in enumerate(zip(chosen, gains)):
+                predicted = np.clip(np.rint(search.transformed(key) * np.float32(gain)), 0, 255)
+                units[lo + i] = search.units(key).sums(_robust_log_likelihood(part[i][None] - predicted))
         background = logsumexp(units, axis=1, keepdims=True) - np.log(cols.size)
         ratio = units - background
         donor_weight = float(np.clip((1 - mechanism.keep) / max(1, rows.size - 1), 1e-9, 1.0))
