@@ -45,6 +45,7 @@ max_reid_top1: float = 0.2  # the target's re-identification rate
 test_dataset: str = ""  # a test set of its own (e.g. "fashion_mnist_test"); "" holds out test_fraction
 seed: int = 0  # seed of the split, the schemes' keys and noise, and the trainings
 backup_dir: str = ""  # folder that makes the trainings resumable (a sweep gives each run one); "" for none
+baseline_cache: str = ""  # folder of trained baselines shared by a sweep's runs ("" trains the original here)
 output_dir: str = "papermill_runs/manual/07_frontier"  # where results.json, CSV and PNG go
 
 # %%
@@ -56,7 +57,8 @@ from pbmlib.workbench.results import project_path, write_study
 parameters = dict(dataset=dataset, n_images=n_images, test_dataset=test_dataset, schemes=schemes,
                   attack_block=attack_block, matchers=matchers, inversion=inversion, inversion_epochs=inversion_epochs,
                   shadow_releases=shadow_releases, adaptive=adaptive, max_candidates=max_candidates, audit=True,
-                  model_membership=model_membership, shadow_models=shadow_models, copies=copies, epochs=epochs, repeats=repeats, n_splits=n_splits,
+                  model_membership=model_membership, shadow_models=shadow_models, copies=copies, epochs=epochs,
+                  repeats=repeats, n_splits=n_splits,
                   test_fraction=test_fraction, max_accuracy_drop=max_accuracy_drop,
                   max_membership_auc=max_membership_auc, max_reid_top1=max_reid_top1, seed=seed,
                   output_dir=output_dir)
@@ -67,8 +69,9 @@ out.mkdir(parents=True, exist_ok=True)
 print(len(data), "images;", [c.label for c in plan.conditions])
 
 # %%
-table, records = run_study(data, plan.conditions, test=test, seed=plan.seed,
-                           learner=KerasLearner(backup_dir=backup_dir or None), progress=True, **plan.options)
+learner = KerasLearner(baseline_cache=baseline_cache or None, backup_dir=backup_dir or None)
+table, records = run_study(data, plan.conditions, test=test, seed=plan.seed, learner=learner, progress=True,
+                           **plan.options)
 shown = table[["setting", "test_accuracy_mean", "accuracy_drop", "accuracy_drop_low", "accuracy_drop_high",
                "worst_reid_top1", "worst_reid_top1_low", "worst_reid_top1_high", "worst_reid_attack",
                "worst_membership_auc", "worst_membership_auc_low", "worst_membership_auc_high",
