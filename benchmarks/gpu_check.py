@@ -19,7 +19,10 @@ whole under 8 minutes:
 1. ResNet50 at 224 x 224, batch 128, float32 and mixed bfloat16: training images/s on one
    device-resident batch (``build_model("resnet50")``, Adam; the first steps compile and are
    not timed);
-2. ``benchmarks/bench_lira.py --plain-models 2``: LiRA with 16 shadow models and the target on
+2. the small CNN at 28 x 28, batch 32, the same way, and from its rate the training time of
+   the Fashion-MNIST frontier (``sweeps/frontier_fashion.yaml``: its trainings and shadow
+   models, as the planner counted them here at ``--prepare``; its audits run on the CPU);
+3. ``benchmarks/bench_lira.py --plain-models 2``: LiRA with 16 shadow models and the target on
    5,000 Fashion-MNIST images, the fast path and the plain loop (2 models, extrapolated).
 
 It prints every step's figures and time. Exit status: 0 when every step ran, 1 when one failed
@@ -30,12 +33,14 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
 import time
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +51,12 @@ SITE = "/tmp/site"
 NEEDED = ("keras", "namex", "optree")
 FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
 #: Seconds per step; together well under 8 minutes (480 s), with room for starting Python.
-BUDGET = {"install": 60, "resnet50 float32": 100, "resnet50 mixed_bfloat16": 100, "lira": 180}
+BUDGET = {"install": 60, "resnet50 float32": 90, "resnet50 mixed_bfloat16": 90, "small_cnn": 40, "lira": 180}
+#: The Fashion-MNIST frontier's training work, counted here by the planner at --prepare (the GPU
+#: machine lacks the planner's packages): written beside the data, read after the small_cnn step.
+FRONTIER_PLAN = "frontier_plan.json"
+FRONTIER_CONFIG = ROOT / "sweeps" / "frontier_fashion.yaml"
+_RATE = re.compile(r": ([\d,]+) training images/s")
 PYTHON_VERSION = "3.12"  # the GPU machine's python3
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
              "manylinux1_x86_64")
@@ -80,7 +90,7 @@ def missing(wheels: Path = WHEELS, data: Path = DATA) -> list[str]:
     """What the GPU run needs and cannot find, one line each."""
     found = {Path(w).name.split("-")[0].lower() for w in glob.glob(str(wheels / "*.whl"))}
     lines = [f"the {name} wheel in {wheels}" for name in NEEDED if name not in found]
-    lines += [f"{data / name}" for name in FASHION_FILES if not (data / name).is_file()]
+    lines += [f"{data / name}" for name in FASHION_FILES + (FRONTIER_PLAN,) if not (data / name).is_file()]
     return lines
 
 
@@ -89,6 +99,7 @@ def steps(data: Path = DATA, *, smoke: bool = False) -> list[tuple[str, list[str
     here = os.path.abspath(__file__)
     tiny = ["--smoke"] if smoke else []
     resnet = [(f"resnet50 {p}", [sys.executable, here, "--resnet50", p, *tiny]) for p in ("float32", "mixed_bfloat16")]
+    resnet.append(("small_cnn", [sys.executable, here, "--small-cnn", *tiny]))
     sizes = ["--population", "200", "--shadows", "4", "--epochs", "1", "--plain-models", "1", "--bootstrap", "10"] \
         if smoke else ["--plain-models", "2"]
     lira = [sys.executable, str(ROOT / "benchmarks" / "bench_lira.py"), *sizes, "--fashion-mnist-dir", str(data)]
@@ -131,24 +142,43 @@ def prepare(wheels: Path = WHEELS, data: Path = DATA) -> int:
                   f"(apt-get install dataset-fashion-mnist)", file=sys.stderr)
             return 2
         shutil.copyfile(source, data / name)
+    (data / FRONTIER_PLAN).write_text(json.dumps(frontier_work()) + "\n")
     for folder in (wheels, data):
         print(f"{folder}: {sorted(p.name for p in folder.iterdir())}")
     print("carry both to the GPU machine (ignored by git: add '/.whl/' and '/.gpu_data/' to .git/info/exclude)")
     return 0
 
 
-def resnet50_rate(precision: str, *, batch: int = 128, steps_timed: int = 20) -> None:
-    """Child process: ResNet50 224 x 224 training images/s on one batch kept on the device."""
+def frontier_work(config: Path = FRONTIER_CONFIG) -> dict:
+    """The planner's count of the frontier's training work: image-epochs, trainings, shadow models."""
+    from pbmlib.workbench.plan import plan_sweep
+    from pbmlib.workbench.sweeps import load_sweep
+
+    table = plan_sweep(load_sweep(config), measure=False)
+    return {"config": config.name, "image_epochs": int(table["image_epochs"].sum()),
+            "trainings": int(table["trainings_after_reuse"].sum()), "shadow_models": int(table["shadow_models"].sum())}
+
+
+def frontier_estimate(rate: float, data: Path = DATA) -> str:
+    """The frontier's training time at ``rate`` small-CNN training images/s."""
+    work = json.loads((data / FRONTIER_PLAN).read_text())
+    return (f"{work['config']}: {work['trainings']} trainings and {work['shadow_models']} shadow models, "
+            f"{work['image_epochs']:,} image-epochs: {work['image_epochs'] / rate / 60:.1f} minutes of training at "
+            f"{rate:,.0f} images/s (its audits run on the CPU, as measured there)")
+
+
+def training_rate(model_name: str, shape: tuple, precision: str, *, batch: int, steps_timed: int) -> None:
+    """Child process: training images/s of ``model_name`` on one batch kept on the device."""
     import keras
     import numpy as np
 
     from pbmlib.learn.models import build_model
 
     keras.config.set_dtype_policy(precision)
-    model = build_model("resnet50", input_shape=(224, 224, 3), classes=10)
+    model = build_model(model_name, input_shape=shape, classes=10)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (batch, 224, 224, 3), dtype=np.uint8).astype(np.float32)
+    x = rng.integers(0, 256, (batch, *shape), dtype=np.uint8).astype(np.float32)
     y = rng.integers(0, 10, batch)
     if keras.backend.backend() == "jax":
         import jax
@@ -166,7 +196,8 @@ def resnet50_rate(precision: str, *, batch: int = 128, steps_timed: int = 20) ->
         loss = model.train_on_batch(x, y)
     float(np.asarray(loss))  # waits for the last step
     seconds = time.perf_counter() - started
-    print(f"ResNet50 224x224 {precision}, batch {batch}, {device}: {steps_timed * batch / seconds:,.0f} training "
+    size = "x".join(str(d) for d in shape)
+    print(f"{model_name} {size} {precision}, batch {batch}, {device}: {steps_timed * batch / seconds:,.0f} training "
           f"images/s ({steps_timed} steps in {seconds:.1f} s; compiling and 3 warm-up steps {compile_s:.0f} s)",
           flush=True)
 
@@ -198,6 +229,9 @@ def run(wheels: Path = WHEELS, data: Path = DATA, *, smoke: bool = False, site: 
         print(f"\n== {name}: {time.perf_counter() - begun:.0f} s, "
               f"{'ok' if status == 0 else f'FAILED ({status})'}", flush=True)
         print("\n".join(lines[-40:]), flush=True)
+        rates = [float(m.group(1).replace(",", "")) for m in map(_RATE.search, lines) if m]
+        if name == "small_cnn" and status == 0 and rates:
+            print("Fashion-MNIST frontier, " + frontier_estimate(rates[-1], data), flush=True)
         if status != 0:
             failed.append(name)
             if name == "install":
@@ -213,6 +247,7 @@ def main(argv=None) -> int:
     mode.add_argument("--dry-run", action="store_true", help="print the plan and whether it is ready; run nothing")
     mode.add_argument("--prepare", action="store_true", help="here: download the wheels, copy Fashion-MNIST")
     mode.add_argument("--resnet50", choices=["float32", "mixed_bfloat16"], help=argparse.SUPPRESS)
+    mode.add_argument("--small-cnn", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--wheels", type=Path, default=WHEELS, help=f"wheel folder (default {WHEELS})")
     parser.add_argument("--data", type=Path, default=DATA, help=f"Fashion-MNIST folder (default {DATA})")
     parser.add_argument("--site", default=SITE, help=f"where the wheels are installed (default {SITE})")
@@ -226,7 +261,11 @@ def main(argv=None) -> int:
     if args.prepare:
         return prepare(args.wheels, args.data)
     if args.resnet50:
-        resnet50_rate(args.resnet50, batch=2 if args.smoke else 128, steps_timed=2 if args.smoke else 20)
+        training_rate("resnet50", (224, 224, 3), args.resnet50, batch=2 if args.smoke else 128,
+                      steps_timed=2 if args.smoke else 20)
+        return 0
+    if args.small_cnn:
+        training_rate("small_cnn", (28, 28, 1), "float32", batch=32, steps_timed=5 if args.smoke else 200)
         return 0
     return run(args.wheels, args.data, smoke=args.smoke, site=args.site)
 

@@ -19,7 +19,7 @@ def gpu_check():
 def test_dry_run_prints_every_step_within_eight_minutes_and_what_is_missing(gpu_check, tmp_path, capsys):
     assert gpu_check.main(["--dry-run", "--wheels", str(tmp_path / "w"), "--data", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out
-    for step in ("install", "resnet50 float32", "resnet50 mixed_bfloat16", "lira"):
+    for step in ("install", "resnet50 float32", "resnet50 mixed_bfloat16", "small_cnn", "lira"):
         assert f"  {step} (" in out
     assert "--no-index --no-deps" in out and "--target /tmp/site" in out
     assert "bench_lira.py --plain-models 2 --fashion-mnist-dir" in out
@@ -32,7 +32,7 @@ def test_ready_when_the_wheels_and_data_are_there(gpu_check, tmp_path, capsys):
     wheels.mkdir(), data.mkdir()
     for name in ("keras-3.0-py3-none-any.whl", "namex-0.1-py3-none-any.whl", "optree-0.1-cp312-x.whl"):
         (wheels / name).write_bytes(b"")
-    for name in gpu_check.FASHION_FILES:
+    for name in gpu_check.FASHION_FILES + (gpu_check.FRONTIER_PLAN,):
         (data / name).write_bytes(b"")
     assert gpu_check.missing(wheels, data) == []
     command = gpu_check.install_command(wheels)
@@ -50,3 +50,17 @@ def test_wheels_are_downloaded_for_the_gpu_machines_python_at_the_versions_here(
     assert f"keras=={metadata.version('keras')}" in command and any(c.startswith("optree") for c in command)
     env = gpu_check.child_environment()
     assert env["KERAS_BACKEND"] == "jax" and env["PYTHONPATH"].startswith("/tmp/site")
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").exists(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_the_frontiers_training_time_comes_from_the_planners_count_and_the_measured_rate(gpu_check, tmp_path):
+    import json
+
+    work = gpu_check.frontier_work()  # here, at --prepare: sweeps/frontier_fashion.yaml through the planner
+    assert work["shadow_models"] == 32 and work["trainings"] == 26 and work["image_epochs"] > 0
+    (tmp_path / gpu_check.FRONTIER_PLAN).write_text(json.dumps(work))
+    line = "small_cnn 28x28x1 float32, batch 32, cuda:0: 50,000 training images/s (200 steps in 0.1 s)"
+    rate = float(gpu_check._RATE.search(line).group(1).replace(",", ""))
+    assert f"{work['image_epochs'] / 50_000 / 60:.1f} minutes of training" in gpu_check.frontier_estimate(rate,
+                                                                                                     tmp_path)
