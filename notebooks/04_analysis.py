@@ -149,6 +149,11 @@ for stage, frame in points.groupby("stage"):
 if len(points):
     show_table(analysis.privacy_table(points), "What each attack achieved on the released images, beside its "
                                                "chance, and the clean test accuracy.")
+    decided = points[points["meets_target"].notna()] if "meets_target" in points else points.iloc[0:0]
+    if len(decided):
+        show_table(analysis.target_table(decided), "Each setting against the target (membership AUC, "
+                   "re-identification, accuracy cost), decided only where the 95 % interval decides it: 'met' when "
+                   "its far end meets the target, 'not met' when its near end fails it, 'undecided' otherwise.")
 else:
     say("No audited runs (05_privacy, 06_schemes, 07_frontier) in this sweep: no privacy figures.")
 

@@ -218,6 +218,17 @@ def _images(n=6, side=20, seed=0):
     return np.random.default_rng(seed).integers(0, 256, size=(n, side, side), dtype=np.uint8)
 
 
+def _rocs(n_settings: int = 13):
+    """Log-spaced ROCs as a study records them: one stronger than chance per setting, one at zero TPR."""
+    grid = np.unique(np.geomspace(1 / 5000, 1, 60))
+    out = {}
+    for k in range(n_settings):
+        name = "none" if k == 0 else f"pbm_noise sigma={8 * k}.0"
+        tpr = np.minimum(1, grid ** (1 / (1 + 2 / (k + 1)))) if k else grid ** 0.3
+        out[name] = {"LiRA online": [grid.tolist(), np.where(grid < 1e-3 * (k % 3), 0, tpr).tolist()]}
+    return out
+
+
 FIGURES = {
     "show_pairs": lambda: plotting.show_pairs(_images(), _images(seed=1), block=(5, 5), labels=list("aabbcc"),
                                               title="faces: blocks 5x5, N_s=10, N_t=1, p=0.5"),
@@ -241,6 +252,7 @@ FIGURES = {
     "frontier_membership": lambda: plotting.plot_privacy_utility(_frontier(interval=True), x="worst_membership_auc",
                                                                  verdict="target"),
     "frontier_model": lambda: plotting.plot_privacy_utility(_frontier(), x="model_membership_auc"),
+    "membership_roc": lambda: plotting.plot_membership_roc(_rocs()),
     "frontier_below_chance": lambda: plotting.plot_privacy_utility(  # every AUC under its chance of 0.5
         _frontier().assign(model_membership_auc=[0.478, 0.487, 0.47, 0.468, 0.49]), x="model_membership_auc"),
     "show_schemes": lambda: plotting.show_schemes({s: _images(4) for s in ("none", "pbm block=5x5", "blur sigma=2.0")},

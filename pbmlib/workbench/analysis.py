@@ -17,6 +17,7 @@ import pandas as pd
 
 __all__ = ["mixed_vs_reference", "augmentation_gain", "accuracy_overview", "ssim_by_blocks", "frontier",
            "describe_data", "mean_sd", "overview_table", "ssim_table", "augmentation_table", "privacy_table", "strongest",
+           "target_table", "with_interval", "markdown_table",
            "reading_vs_blocks", "reading_heatmap", "reading_ssim", "reading_mixing_time", "reading_frontier",
            "Figures", "say", "show_table"]
 
@@ -137,6 +138,15 @@ def mean_sd(mean, sd=None, *, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
+def with_interval(value, low=None, high=None, *, digits: int = 2) -> str:
+    """'0.91 [0.88, 0.94]', '0.91' without an interval, '' for a missing value."""
+    if value is None or pd.isna(value):
+        return ""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
 def _repeats(frame: pd.DataFrame) -> str:
     if "repeats" not in frame or frame["repeats"].dropna().empty:
         return ""
@@ -220,15 +230,15 @@ def privacy_table(points: pd.DataFrame) -> pd.DataFrame:
                           "setting": [_setting(v) for v in points["setting"]]})
     table["SSIM (floor)"] = [f"{a:.3f} ({b:.3f})" for a, b in zip(points["ssim_mean"], points["ssim_floor_mean"])]
     reid, membership = strongest(points, "reid"), strongest(points, "membership")
-    attack = "worst_reid_attack"
     chance = points["reid_chance_top1"] if "reid_chance_top1" in points else pd.Series([None] * len(points))
-    table["re-identification top-1 (chance)"] = [f"{a:.3f} ({c:.3f})" if pd.notna(a) and pd.notna(c) else
-                                                 (f"{a:.3f}" if pd.notna(a) else "")
-                                                 for a, c in zip(points[reid], chance)]
-    if attack in points:
-        table["by the attack"] = points[attack].fillna("").to_numpy()
+    table["re-identification [95 % interval] (chance)"] = [
+        f"{_interval(points, reid, i, 3)} ({c:.3f})" if pd.notna(c) else _interval(points, reid, i, 3)
+        for i, c in enumerate(chance)]
+    if "worst_reid_attack" in points:
+        table["by the attack"] = points["worst_reid_attack"].fillna("").to_numpy()
     if membership in points:
-        table["membership AUC (chance 0.5)"] = [f"{v:.3f}" if pd.notna(v) else "" for v in points[membership]]
+        table["membership AUC [95 % interval] (chance 0.5)"] = [_interval(points, membership, i, 3)
+                                                               for i in range(len(points))]
     if "blocks_verbatim_fraction" in points:
         table["blocks copied verbatim"] = [f"{v:.1%}" if pd.notna(v) else "" for v in points["blocks_verbatim_fraction"]]
     table["log10 P(restore)"] = [f"{v:.1f}" if pd.notna(v) else "no count" for v in
@@ -236,6 +246,46 @@ def privacy_table(points: pd.DataFrame) -> pd.DataFrame:
     table[f"clean test accuracy (mean ± sd, {_repeats(points) or 'repeats'})"] = [
         mean_sd(m, s) for m, s in zip(points["test_accuracy_mean"], points["test_accuracy_std"])]
     return table
+
+
+def _interval(points: pd.DataFrame, column: str, i: int, digits: int = 2) -> str:
+    row = points.iloc[i]
+    return with_interval(row.get(column), row.get(f"{column}_low"), row.get(f"{column}_high"), digits=digits)
+
+
+def target_table(points: pd.DataFrame) -> pd.DataFrame:
+    """Study rows against the target, for a reader: the cost and both privacy axes with their 95 %
+    intervals and the attacks that reached them, and the decision per target (met / not met /
+    undecided, decided only by the intervals)."""
+    if points.empty:
+        return pd.DataFrame()
+    rows = []
+    for i, (_, row) in enumerate(points.iterrows()):
+        out = {"setting": _setting(row["setting"]),
+               "accuracy (mean ± sd)": mean_sd(row.get("test_accuracy_mean"), row.get("test_accuracy_std")),
+               "cost, points [95 %]": _interval(points, "accuracy_drop", i, 1),
+               "re-identification [95 %] (attack)": f"{_interval(points, 'worst_reid_top1', i)} "
+                                                    f"({row.get('worst_reid_attack') or '-'})",
+               "membership AUC, release [95 %] (attack)": f"{_interval(points, 'worst_membership_auc', i)} "
+                                                          f"({row.get('worst_membership_attack') or '-'})"}
+        if pd.notna(row.get("model_membership_auc")):
+            low_fpr = row.get("model_membership_low_fpr")
+            out[f"membership AUC, model [95 %] ({row.get('model_membership_attack')})"] = \
+                _interval(points, "model_membership_auc", i)
+            out["its TPR at low FPR"] = (f"{_interval(points, 'model_membership_tpr_at_low_fpr', i, 3)} at "
+                                         f"{100 * low_fpr:.2g} %") if pd.notna(low_fpr) else ""
+        out["target: membership / re-id / cost"] = " / ".join(
+            str(row.get(k) or "-") for k in ("membership_target", "reid_target", "cost_target"))
+        out["meets the target"] = row.get("meets_target") or "-"
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A table as GitHub markdown (for the README), cells as they are."""
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "| " + " | ".join("---" for _ in table.columns) + " |"]
+    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in table.to_numpy()]
+    return "\n".join(lines)
 
 
 def reading_vs_blocks(frame: pd.DataFrame, metric: str = "test_accuracy_mean") -> str:

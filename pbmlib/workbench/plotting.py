@@ -525,20 +525,23 @@ def plot_membership_roc(rocs: dict, *, attack: str = "LiRA online", title: str |
     curves = {setting: roc[attack] for setting, roc in rocs.items() if roc and roc.get(attack)}
     if not curves:
         raise ValueError(f"no setting has a ROC of {attack!r}; the study ran without model_membership or shadows")
-    fig, ax = _subplots(figsize=(6.4, 4.8))
+    fig, (ax, key) = _subplots(1, 2, figsize=(9.6, 4.8), width_ratios=[5.4, 4.2])
+    key.axis("off")
     smallest = min(min(fpr) for fpr, _ in curves.values())
-    for setting, (fpr, tpr) in curves.items():
-        ax.plot(fpr, np.maximum(tpr, smallest / 10), lw=1.5, label=_condition(setting))
-    ax.plot([smallest, 1], [smallest, 1], ls=":", color="grey", lw=1.5, label="chance (TPR = FPR)")
+    colors = [_pyplot().get_cmap("tab10" if len(curves) <= 10 else "tab20")(j) for j in range(20)]
+    handles = [ax.plot(fpr, np.maximum(tpr, smallest / 10), lw=1.5, color=colors[i % 20], label=_condition(setting))[0]
+               for i, (setting, (fpr, tpr)) in enumerate(curves.items())]
+    handles += ax.plot([smallest, 1], [smallest, 1], ls=":", color="grey", lw=1.5, label="chance (TPR = FPR)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(smallest, 1)
     ax.set_ylim(smallest / 10, 1.05)
     ax.set_xlabel("false-positive rate (non-members flagged)")
     ax.set_ylabel("true-positive rate (members found)")
-    ax.legend(fontsize=LEGEND_SIZE, loc="lower right", ncols=2 if len(curves) > 8 else 1)
-    ax.set_title(title or f"{attack} on the trained models: ROC, log-log (TPR of 0 drawn at the bottom edge)",
-                 fontsize=10)
+    key.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, 1), borderaxespad=0, fontsize=LEGEND_SIZE,
+               frameon=False, title="trained on", title_fontsize=LEGEND_SIZE, alignment="left")
+    fig.suptitle(f"{title or f'{attack} on the trained models: ROC, log-log'}\n"
+                 f"(a TPR of 0 is drawn at the bottom edge; the FPR axis starts at 1 / non-members)", fontsize=10)
     return fig
 
 
