@@ -214,6 +214,29 @@ def _frontier(interval=False):
     return frame
 
 
+def _search_trials(n=12, seed=0, interval=True):
+    """One scheme's search: cost rising and leaks falling with sigma, with noise; its front marked."""
+    from pbmlib.workbench.search import pareto_front
+
+    rng = np.random.default_rng(seed)
+    sigma = np.sort(rng.uniform(4, 256, n))
+    strength = np.log2(sigma / 4) / 6
+    frame = pd.DataFrame({"setting": [f"pbm_noise sigma={s:.4g}" for s in sigma],
+                          "accuracy_drop": 2 + 20 * strength + rng.normal(0, 1.5, n),
+                          "worst_membership_auc": 1.0 - 0.4 * strength + rng.normal(0, 0.02, n),
+                          "worst_reid_top1": 1.0 - 0.8 * strength + rng.normal(0, 0.03, n),
+                          "reid_chance_top1": 1 / 140, "meets_target": ["not met"] * (n - 2) + ["undecided", "met"]})
+    if interval:
+        for column, half in (("accuracy_drop", 4.0), ("worst_membership_auc", 0.04), ("worst_reid_top1", 0.05)):
+            frame[f"{column}_low"] = frame[column] - half
+            frame[f"{column}_high"] = frame[column] + half
+    frame["pareto"] = pareto_front(frame[["accuracy_drop", "worst_membership_auc", "worst_reid_top1"]].to_numpy())
+    return frame
+
+
+_TARGETS = {"accuracy_drop": 5.0, "worst_membership_auc": 0.6, "worst_reid_top1": 0.2}
+
+
 def _images(n=6, side=20, seed=0):
     return np.random.default_rng(seed).integers(0, 256, size=(n, side, side), dtype=np.uint8)
 
@@ -255,6 +278,9 @@ FIGURES = {
     "membership_roc": lambda: plotting.plot_membership_roc(_rocs()),
     "frontier_below_chance": lambda: plotting.plot_privacy_utility(  # every AUC under its chance of 0.5
         _frontier().assign(model_membership_auc=[0.478, 0.487, 0.47, 0.468, 0.49]), x="model_membership_auc"),
+    "search_front": lambda: plotting.plot_search_front(_search_trials(), targets=_TARGETS,
+                                                       title="Search over pbm_noise on faces"),
+    "search_front_two_trials": lambda: plotting.plot_search_front(_search_trials(2, interval=False)),
     "show_schemes": lambda: plotting.show_schemes({s: _images(4) for s in ("none", "pbm block=5x5", "blur sigma=2.0")},
                                                   title="faces under each protection"),
 }
@@ -341,4 +367,23 @@ def test_accuracy_figure_names_data_model_and_epochs_never_a_full_path():
     assert "small_cnn on photos" in title and "12 epochs" in title and "/home" not in title
     assert _vertical_lines(fig.axes[0]) == [] and [line.get_ydata()[0] for line in fig.axes[0].lines
                                                if line.get_label().startswith("chance")] == [0.5]
+    plt.close(fig)
+
+
+def test_the_search_front_marks_the_front_with_its_intervals_and_every_trial_faintly():
+    trials = _search_trials()
+    fig = plotting.plot_search_front(trials, targets=_TARGETS)
+    membership, reid, key = fig.axes
+    front = trials[trials["pareto"]].sort_values("accuracy_drop").reset_index(drop=True)
+    bars = membership.containers
+    assert len(bars) == len(front) == len(reid.containers)
+    vertical = bars[0].lines[2][1].get_segments()[0]  # the cost interval of the cheapest trial of the front
+    assert [s[1] for s in vertical] == pytest.approx([front.loc[0, "accuracy_drop_low"],
+                                                      front.loc[0, "accuracy_drop_high"]])
+    faint = [line for line in membership.lines if line.get_label().startswith("every trial")]
+    assert len(faint) == 1 and len(faint[0].get_xdata()) == len(trials) and faint[0].get_alpha() < 0.5
+    assert _vertical_lines(membership) == [pytest.approx(0.5)] and _vertical_lines(reid) == [pytest.approx(1 / 140)]
+    labels = [t.get_text() for t in key.get_legend().get_texts()]
+    assert f"1: {front.loc[0, 'setting']} (not met)" in labels and "target: AUC < 0.6" in labels
+    assert f"{len(front)} of {len(trials)} trials on the Pareto front" in fig.get_suptitle()
     plt.close(fig)

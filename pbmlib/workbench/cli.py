@@ -1,7 +1,8 @@
 """The ``pbm`` command line.
 
 ``mix`` (a folder), ``demo`` (the bundled faces), ``compare`` (training on mixed data),
-``schemes`` (any protection by name: training and attacks), ``sweep`` (papermill).
+``schemes`` (any protection by name: training and attacks), ``sweep`` (papermill), ``search``
+(the frontier, searched).
 """
 
 from __future__ import annotations
@@ -432,6 +433,39 @@ def _sweep(args) -> int:
     return 1 if summary["failed"] else 0
 
 
+def _search(args) -> int:
+    from .search import OBJECTIVES, load_search, run_search
+    from .sweeps import SweepInterrupted
+
+    if args.trials is not None and args.trials < 1:
+        raise ValueError(f"--trials must be 1 or more (trials per scheme), got {args.trials}")
+    config = load_search(args.config)
+    try:
+        summary = run_search(config, trials=args.trials, progress=not args.quiet)
+    except SweepInterrupted as exc:
+        print(f"pbm search: interrupted: the trials that finished are kept; run the same command again to resume; "
+              f"record: {exc.summary['record']}", file=sys.stderr)
+        return 130
+    trials = summary["trials"]
+    print(f"search {config['name']}: {len(summary['ran'])} trial(s) run now, {len(summary['read_back'])} read back "
+          f"from runs that had finished, {trials['state'].eq('complete').sum()} finished in all, "
+          f"{trials['state'].eq('fail').sum()} failed; runs in {summary['sweep_dir']}")
+    for run_id, error in summary["failed"].items():
+        print(f"  failed: {run_id}: {error.splitlines()[0][:300]}")
+    front = summary["front"].sort_values(["scheme", "accuracy_drop"])
+    for scheme, group in front.groupby("scheme", sort=False):
+        print(f"Pareto front of {scheme} ({len(group)} of {trials['scheme'].eq(scheme).sum()} trials), "
+              f"figure [95 % interval]:")
+        shown = group[["trial", "setting"]].copy()
+        for name in OBJECTIVES:
+            shown[name] = [f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in
+                           zip(group[name], group[f"{name}_low"], group[f"{name}_high"])]
+        shown["meets_target"] = group["meets_target"]
+        print(shown.to_string(index=False))
+    print("wrote " + ", ".join(summary["files"]))
+    return 1 if summary["failed"] else 0
+
+
 def _scheme_spec(text: str):
     """'pbm:block=5x5,rounds=3' -> get_scheme("pbm", block=(5, 5), rounds=3)."""
     from ..schemes import get_scheme
@@ -662,6 +696,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="refuse a config that plans more runs than this (default 10000)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar (default: show one)")
     sweep.set_defaults(func=_sweep)
+    search = sub.add_parser("search", help="search each scheme's parameters for the privacy/utility frontier "
+                                           "(Optuna; trials are sweep runs; resumes where it stopped)",
+                            description="Ask Optuna's multi-objective sampler for each scheme's parameters, run every "
+                                        "trial as a sweep run of the study notebook, and write the Pareto front of "
+                                        "(accuracy cost, worst membership AUC, worst re-identification) with its "
+                                        "intervals: <output_root>/<name>/search/pareto.csv, trials.csv and "
+                                        "front_<scheme>.png. Run it again to resume; finished trials are kept.")
+    search.add_argument("config", help="search config (YAML), e.g. sweeps/search.yaml")
+    search.add_argument("--trials", type=int, default=None, metavar="N",
+                        help="trials per scheme (default: the config's n_trials); more extends a finished search")
+    search.add_argument("--quiet", action="store_true", help="no progress bar (default: show one)")
+    search.set_defaults(func=_search)
     app = sub.add_parser("app", help="serve the mixing explorer and the quick sweep as a Voila app (no code shown)",
                          description="A teaching app: notebooks/00_explore.ipynb served by Voila, its code hidden.")
     app.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866)")

@@ -28,6 +28,7 @@ __all__ = [
     "plot_block_heatmap",
     "plot_mixing_time",
     "plot_privacy_utility",
+    "plot_search_front",
     "show_schemes",
     "chance_level",
     "data_name",
@@ -560,4 +561,111 @@ def show_schemes(images_by_setting: dict, *, n: int = 4, title: str | None = Non
         axes[r, 0].set_title(_condition(name), loc="left", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
+    return fig
+
+
+#: The three figures of a search's front (:mod:`pbmlib.workbench.search`) and how the target bounds each.
+_FRONT_AXES = (("worst_membership_auc", "AUC <"), ("worst_reid_top1", "re-id <"))
+_COST = "accuracy_drop"
+
+
+def _interval(frame: pd.DataFrame, column: str):
+    """``(2, n)`` distances to ``<column>_low``/``_high`` (:func:`_errors`), or None without an interval."""
+    errors, kind = _errors(frame, column) if len(frame) else (None, None)
+    return errors if kind == "interval" else None
+
+
+def plot_search_front(trials: pd.DataFrame, *, targets: dict | None = None, title: str | None = None):
+    """One scheme's search: accuracy cost against each privacy figure, its Pareto front marked.
+
+    ``trials`` holds the finished trials of one scheme (``trials.csv`` of
+    :func:`pbmlib.workbench.search.run_search`): ``setting``, ``accuracy_drop``,
+    ``worst_membership_auc``, ``worst_reid_top1`` (each with ``_low``/``_high``: its 95 %
+    interval), ``pareto`` (bool: on the scheme's front in all three figures at once),
+    ``meets_target`` ("met", "not met", "undecided") and ``reid_chance_top1``. Lower is
+    better on every axis.
+
+    Two panels share the cost axis: worst membership AUC (left) and worst
+    re-identification (right). Every trial is a faint grey dot; the front's trials are
+    numbered, drawn with their intervals on both axes, filled when they meet the target,
+    hollow when they do not, grey when undecided; the legend beside lists them. A trial
+    of the front may look dominated in one panel: it is better on the other figure.
+
+    Parameters
+    ----------
+    targets : dict, optional
+        The target by column (``accuracy_drop``, ``worst_membership_auc``,
+        ``worst_reid_top1``), drawn as dashed lines.
+    title : str, optional
+        Says which scheme and data.
+
+    Notes
+    -----
+    Dotted lines are each privacy figure's chance level (:func:`chance_level`); the thin
+    solid line is no cost (the originals' accuracy).
+    """
+    table = trials.reset_index(drop=True)
+    targets = {k: float(v) for k, v in (targets or {}).items() if v is not None}
+    front = table[table["pareto"].astype(bool)].sort_values(_COST).reset_index(drop=True)
+    keys = [f"{i + 1}: {row['setting']} ({_verdict(row.get('meets_target'))})" for i, row in front.iterrows()]
+    key_width = 0.6 + min(max([len(k) for k in keys] + [30]) + 4, 52) * 0.075
+    fig, axes = _subplots(1, 3, figsize=(8.6 + key_width, 4.4), width_ratios=[4.3, 4.3, key_width])
+    axes[2].axis("off")
+    colors = [_pyplot().get_cmap("tab10" if len(front) <= 10 else "tab20")(j) for j in
+              range(10 if len(front) <= 10 else 20)]
+    costs = table[_COST].astype(float)
+    yerr = _interval(front, _COST)
+    handles = {"every": [], "front": [], "lines": []}
+    for panel, (ax, (x, words)) in enumerate(zip(axes[:2], _FRONT_AXES)):
+        named = (lambda text: text) if panel == 0 else (lambda text: f"_{text}")  # the legend lists panel 1's
+        x_values = table[x].astype(float)
+        handles["every"] += ax.plot(x_values, costs, "o", color="grey", alpha=0.35, ms=5,
+                                    label=named(f"every trial ({len(table)})"))
+        xerr = _interval(front, x)
+        for i, row in front.iterrows():
+            state = _verdict(row.get("meets_target"))
+            color = colors[i % len(colors)]
+            face = color if state == "met" else ("white" if state == "not met" else "lightgrey")
+            handles["front"].append(ax.errorbar(
+                row[x], row[_COST], xerr=None if xerr is None else np.asarray(xerr)[:, i:i + 1],
+                yerr=None if yerr is None else np.asarray(yerr)[:, i:i + 1], marker="o", ms=7, color=color,
+                mfc=face, ls="none", lw=1, capsize=3, label=named(keys[i])))
+            ax.annotate(str(i + 1), (row[x], row[_COST]), fontsize=9, xytext=(-6, 4), textcoords="offset points",
+                        ha="right")
+        ends = [float(x_values.min()), float(x_values.max())]
+        if xerr is not None:
+            ends += [float((front[x].astype(float) - xerr[0]).min()), float((front[x].astype(float) + xerr[1]).max())]
+        chance = chance_level(table, x)
+        if chance:
+            ends.append(chance[0])
+            handles["lines"].append(ax.axvline(chance[0], ls=":", color="grey", lw=1.5,
+                                               label=f"{'membership' if panel == 0 else 're-identification'} "
+                                                     f"{chance[1]}"))
+        if x in targets:
+            ends.append(targets[x])
+            handles["lines"].append(ax.axvline(targets[x], ls="--", color="black", lw=1,
+                                               label=f"target: {words} {targets[x]:g}"))
+        margin = 0.08 * max(max(ends) - min(ends), 0.05)
+        ax.set_xlim(min(ends) - margin, max(ends) + margin)
+        no_cost = ax.axhline(0.0, color="black", lw=0.6, label=named("no cost (the originals)"))
+        lines = [no_cost]
+        if _COST in targets:
+            lines.append(ax.axhline(targets[_COST], ls="--", color="tab:red", lw=1,
+                                    label=named(f"target: cost ≤ {targets[_COST]:g} points")))
+        if panel == 0:
+            handles["lines"] = lines + handles["lines"]
+        ax.set_xlabel(LABELS.get(x, x))
+    axes[0].set_ylabel("accuracy cost (points below the originals)")
+    ends = [float(costs.min()), float(costs.max()), 0.0] + ([targets[_COST]] if _COST in targets else [])
+    if yerr is not None:
+        ends += [float((front[_COST].astype(float) - yerr[0]).min()),
+                 float((front[_COST].astype(float) + yerr[1]).max())]
+    margin = 0.08 * max(max(ends) - min(ends), 1.0)
+    for ax in axes[:2]:
+        ax.set_ylim(min(ends) - margin, max(ends) + margin)
+    fig.suptitle(f"{title or 'Search over one scheme'}: {len(front)} of {len(table)} trials on the Pareto front\n"
+                 f"lower is better on every axis; bars: 95 % intervals of the front's trials", fontsize=10)
+    axes[2].legend(handles=handles["every"][:1] + handles["front"][:len(front)] + handles["lines"],
+                   loc="upper left", bbox_to_anchor=(0, 1), borderaxespad=0, fontsize=LEGEND_SIZE, frameon=False,
+                   title="number: setting (target)", title_fontsize=LEGEND_SIZE, alignment="left")
     return fig
