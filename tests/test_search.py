@@ -99,12 +99,15 @@ _BAD = [
     ("search.schemes.pbm_noise.sigma", {"choices": [8, 8]}, "choices holds a value twice"),
     ("search.schemes.pbm_noise.sigma", {"choices": [8, 16], "low": 1}, "choices go alone"),
     ("search.schemes.pbm_noise.sigma", 8.0, "search.schemes.pbm_noise: no parameter is searched"),
-    ("search.schemes.pbm_noise.p", {"low": 0.5, "high": 1.5}, "search.schemes.pbm_noise.p: the scheme refuses {'block': [5, 5], 'p': 1.5}"),
-    ("search.schemes.pbm_noise.rounds", {"low": 1, "high": 4}, "refuses {'block': [5, 5], 'rounds': 1.0}: pbm_noise: rounds must be "
-                                                               "an int from 1 to 1000, got 1.0 (N_t); for a whole-number parameter add int: true"),
+    ("search.schemes.pbm_noise.p", {"low": 0.5, "high": 1.5},
+     "search.schemes.pbm_noise.p: the scheme refuses {'block': [5, 5], 'p': 1.5}"),
+    ("search.schemes.pbm_noise.rounds", {"low": 1, "high": 4},
+     "search.schemes.pbm_noise.rounds: the scheme refuses {'block': [5, 5], 'rounds': 1.0}: pbm_noise: rounds must "
+     "be an int from 1 to 1000, got 1.0 (N_t); for a whole-number parameter add int: true"),
     ("search.schemes.pbm_noise.rounds", {"low": 1.5, "high": 4, "int": True}, "needs whole-number low and high"),
-    ("search.schemes.pbm_noise.block", {"choices": [[5, 5], [0, 5]]}, "search.schemes.pbm_noise.block: the scheme "
-                                                                      "refuses {'block': [0, 5]}"),
+    ("search.schemes.pbm_noise.block", {"choices": [[5, 5], [0, 5]]},
+     "search.schemes.pbm_noise.block: the scheme refuses {'block': [0, 5]}"),
+    ("search.schemes.dppix", {"cell": {"choices": [1, 5]}}, "search.schemes.dppix: the scheme needs epsilon"),
     ("search.resources", {"GPU": 0}, "search.resources must map resource names to positive amounts"),
 ]
 

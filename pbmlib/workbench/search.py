@@ -652,11 +652,10 @@ def _search(config, studies, sweep_dir, client, kernel_name, progress) -> dict:
                      for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
             wanted = {scheme: search["n_trials"] - len(states(study)) for scheme, study in studies.items()}
             while len(batch) < workers and any(n > 0 for n in wanted.values()):
-                for scheme, study in studies.items():  # round robin over the schemes
-                    if wanted[scheme] > 0 and len(batch) < workers:
-                        number = _ask(study, search, scheme)
-                        batch.append((scheme, study.get_trials(deepcopy=False)[number]))
-                        wanted[scheme] -= 1
+                scheme = max((s for s in studies if wanted[s] > 0), key=wanted.get)  # the least tried scheme first
+                number = _ask(studies[scheme], search, scheme)
+                batch.append((scheme, studies[scheme].get_trials(deepcopy=False)[number]))
+                wanted[scheme] -= 1
             if not batch:
                 break
             result = run_sweep({"name": config["name"], "output_root": str(sweep_dir.parent), "workers": workers,
