@@ -223,18 +223,18 @@ def _search_trials(n=12, seed=0, interval=True):
     strength = np.log2(sigma / 4) / 6
     frame = pd.DataFrame({"setting": [f"pbm_noise sigma={s:.4g}" for s in sigma],
                           "accuracy_drop": 2 + 20 * strength + rng.normal(0, 1.5, n),
-                          "worst_membership_auc": 1.0 - 0.4 * strength + rng.normal(0, 0.02, n),
+                          "membership_auc": 1.0 - 0.4 * strength + rng.normal(0, 0.02, n),
                           "worst_reid_top1": 1.0 - 0.8 * strength + rng.normal(0, 0.03, n),
                           "reid_chance_top1": 1 / 140, "meets_target": ["not met"] * (n - 2) + ["undecided", "met"]})
     if interval:
-        for column, half in (("accuracy_drop", 4.0), ("worst_membership_auc", 0.04), ("worst_reid_top1", 0.05)):
+        for column, half in (("accuracy_drop", 4.0), ("membership_auc", 0.04), ("worst_reid_top1", 0.05)):
             frame[f"{column}_low"] = frame[column] - half
             frame[f"{column}_high"] = frame[column] + half
-    frame["pareto"] = pareto_front(frame[["accuracy_drop", "worst_membership_auc", "worst_reid_top1"]].to_numpy())
+    frame["pareto"] = pareto_front(frame[["accuracy_drop", "membership_auc", "worst_reid_top1"]].to_numpy())
     return frame
 
 
-_TARGETS = {"accuracy_drop": 5.0, "worst_membership_auc": 0.6, "worst_reid_top1": 0.2}
+_TARGETS = {"accuracy_drop": 5.0, "membership_auc": 0.6, "worst_reid_top1": 0.2}
 
 
 def _images(n=6, side=20, seed=0):

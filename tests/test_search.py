@@ -25,7 +25,8 @@ def _config(tmp_path, **search):
     return {"name": "tiny", "output_root": str(tmp_path / "runs"),
             "search": {"notebook": str(FRONTIER),
                        "parameters": {"dataset": "faces", "n_splits": 1, "epochs": 1, "repeats": 1,
-                                      "inversion": False, "shadow_releases": 0, "matchers": ["pixel", "blocks"]},
+                                      "inversion": False, "shadow_releases": 0, "adaptive": False,
+                                      "shadow_models": 0, "matchers": ["pixel", "blocks"]},
                        "schemes": {"pbm_noise": {"block": [5, 5], "sigma": {"low": 8, "high": 128, "log": True}}},
                        "n_trials": 2, "seed": 0, **search}}
 
@@ -212,6 +213,9 @@ def test_a_tiny_search_writes_its_front_and_resumes_without_recomputing(tmp_path
     assert json.loads(trials.loc[1, "entry"]) == asked  # the orphan ran with the parameters it was asked with
     study = pd.read_csv(sweep_dir / "pbm_noise__trial-0001" / "study.csv")
     assert study.loc[study["setting"] == "none", "baseline_reused"].tolist() == [True]  # reference trained once
+    worse = trials[["worst_membership_auc", "model_membership_auc"]].max(axis=1)  # as the target judges membership
+    np.testing.assert_array_equal(trials["membership_auc"], worse)
+    assert set(trials["membership_source"]) <= {"release", "model"}
     figures = trials[list(OBJECTIVES)].to_numpy(dtype=float)
     np.testing.assert_array_equal(trials["pareto"].to_numpy(), _brute_force(figures))
     with search_module._quiet_optuna():

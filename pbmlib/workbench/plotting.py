@@ -564,8 +564,9 @@ def show_schemes(images_by_setting: dict, *, n: int = 4, title: str | None = Non
     return fig
 
 
-#: The three figures of a search's front (:mod:`pbmlib.workbench.search`) and how the target bounds each.
-_FRONT_AXES = (("worst_membership_auc", "AUC <"), ("worst_reid_top1", "re-id <"))
+#: The privacy figures of a search's front (:mod:`pbmlib.workbench.search`): column, axis label, target words.
+_FRONT_AXES = (("membership_auc", "worst membership AUC (release or model)", "AUC <"),
+               ("worst_reid_top1", "worst re-identification (release)", "re-id <"))
 _COST = "accuracy_drop"
 
 
@@ -580,8 +581,8 @@ def plot_search_front(trials: pd.DataFrame, *, targets: dict | None = None, titl
 
     ``trials`` holds the finished trials of one scheme (``trials.csv`` of
     :func:`pbmlib.workbench.search.run_search`): ``setting``, ``accuracy_drop``,
-    ``worst_membership_auc``, ``worst_reid_top1`` (each with ``_low``/``_high``: its 95 %
-    interval), ``pareto`` (bool: on the scheme's front in all three figures at once),
+    ``membership_auc`` (the worse of the release's and the model's), ``worst_reid_top1``
+    (each with ``_low``/``_high``: its 95 % interval), ``pareto`` (bool: on the scheme's front in all three figures at once),
     ``meets_target`` ("met", "not met", "undecided") and ``reid_chance_top1``. Lower is
     better on every axis.
 
@@ -594,8 +595,8 @@ def plot_search_front(trials: pd.DataFrame, *, targets: dict | None = None, titl
     Parameters
     ----------
     targets : dict, optional
-        The target by column (``accuracy_drop``, ``worst_membership_auc``,
-        ``worst_reid_top1``), drawn as dashed lines.
+        The target by column (``accuracy_drop``, ``membership_auc``, ``worst_reid_top1``),
+        drawn as dashed lines.
     title : str, optional
         Says which scheme and data.
 
@@ -616,7 +617,7 @@ def plot_search_front(trials: pd.DataFrame, *, targets: dict | None = None, titl
     costs = table[_COST].astype(float)
     yerr = _interval(front, _COST)
     handles = {"every": [], "front": [], "lines": []}
-    for panel, (ax, (x, words)) in enumerate(zip(axes[:2], _FRONT_AXES)):
+    for panel, (ax, (x, xlabel, words)) in enumerate(zip(axes[:2], _FRONT_AXES)):
         named = (lambda text: text) if panel == 0 else (lambda text: f"_{text}")  # the legend lists panel 1's
         x_values = table[x].astype(float)
         handles["every"] += ax.plot(x_values, costs, "o", color="grey", alpha=0.35, ms=5,
@@ -654,7 +655,7 @@ def plot_search_front(trials: pd.DataFrame, *, targets: dict | None = None, titl
                                     label=named(f"target: cost ≤ {targets[_COST]:g} points")))
         if panel == 0:
             handles["lines"] = lines + handles["lines"]
-        ax.set_xlabel(LABELS.get(x, x))
+        ax.set_xlabel(xlabel)
     axes[0].set_ylabel("accuracy cost (points below the originals)")
     ends = [float(costs.min()), float(costs.max()), 0.0] + ([targets[_COST]] if _COST in targets else [])
     if yerr is not None:
@@ -664,7 +665,8 @@ def plot_search_front(trials: pd.DataFrame, *, targets: dict | None = None, titl
     for ax in axes[:2]:
         ax.set_ylim(min(ends) - margin, max(ends) + margin)
     fig.suptitle(f"{title or 'Search over one scheme'}: {len(front)} of {len(table)} trials on the Pareto front\n"
-                 f"lower is better on every axis; bars: 95 % intervals of the front's trials", fontsize=10)
+                 f"lower is better on every axis; attacks give lower bounds; bars: 95 % intervals of the front",
+                 fontsize=10)
     axes[2].legend(handles=handles["every"][:1] + handles["front"][:len(front)] + handles["lines"],
                    loc="upper left", bbox_to_anchor=(0, 1), borderaxespad=0, fontsize=LEGEND_SIZE, frameon=False,
                    title="number: setting (target)", title_fontsize=LEGEND_SIZE, alignment="left")

@@ -4,8 +4,9 @@ A grid spends most of its runs far from the frontier. :func:`run_search` asks Op
 multi-objective sampler (TPE by default, NSGA-II on request) for each scheme's next
 parameters and minimises the three figures the target is set on (:data:`OBJECTIVES`): the
 accuracy cost (points below the originals on the same test images, paired), the worst
-membership AUC and the worst re-identification (lower bounds on what an attacker
-achieves, :func:`pbmlib.privacy.audit.audit`). It returns every trial and each scheme's
+membership AUC (of the attacks on the release and, where the notebook runs it, of LiRA on
+the trained model: the larger, as the target judges them) and the worst re-identification
+(lower bounds on what an attacker achieves, :func:`pbmlib.privacy.audit.audit`). It returns every trial and each scheme's
 Pareto front (:func:`pareto_front`: the trials no other trial of the scheme beats on all
 three at once), with their intervals and target decisions.
 
@@ -26,8 +27,9 @@ The search folder ``<output_root>/<name>/`` is a sweep folder (see
     The Optuna studies (SQLite, one per scheme): every trial asked, its state and figures.
 ``search/trials.csv``
     Every trial: scheme, trial number, run id, state, the scheme entry it ran (JSON, as a
-    notebook's ``schemes`` takes it) and its label, the three figures with their intervals,
-    the attacks that reached them, the target decisions, whether it is on its scheme's
+    notebook's ``schemes`` takes it) and its label, the three figures with their intervals
+    (``membership_source`` says whether ``membership_auc`` is the release's or the model's;
+    both are there), the attacks that reached them, the target decisions, whether it is on its scheme's
     front (``pareto``) and on the front of every scheme together (``pareto_all``), the
     error of a failed trial.
 ``search/pareto.csv``
@@ -108,14 +110,18 @@ from .sweeps.layout import RESULTS_NAME
 from .sweeps.runner import _check_sweep_dir
 from .sweeps.runs import notebook_digest, read_record
 
-__all__ = ["OBJECTIVES", "SAMPLERS", "load_search", "check_search", "pareto_front", "run_search", "SEARCH_DIR"]
+__all__ = ["OBJECTIVES", "MEMBERSHIP_SOURCES", "SAMPLERS", "load_search", "check_search", "pareto_front", "run_search", "SEARCH_DIR"]
 
-#: The figures a search minimises, in order: study row field -> what it is.
+#: The figures a search minimises, in order: column -> what it is.
 OBJECTIVES = {
     "accuracy_drop": "accuracy cost: points below the originals on the same test images (paired)",
-    "worst_membership_auc": "the strongest membership attack's AUC on the release (a lower bound)",
+    "membership_auc": "the worst membership AUC the target is judged on (a lower bound on what an attacker "
+                      "achieves): the larger of the release's (worst_membership_auc) and, where the notebook "
+                      "attacks the trained model, the model's (model_membership_auc); its interval is that one's",
     "worst_reid_top1": "the strongest re-identification attack's credit on the release (a lower bound)",
 }
+#: Where ``membership_auc`` comes from: the attacks on the release and on the trained model.
+MEMBERSHIP_SOURCES = {"worst_membership_auc": "release", "model_membership_auc": "model"}
 #: The samplers a search may use: Optuna's multi-objective TPE and NSGA-II.
 SAMPLERS = ("tpe", "nsga2")
 SEARCH_DIR = "search"
@@ -130,7 +136,10 @@ _RANGE_KEYS = ("low", "high", "log", "int", "step")
 _SIGNIFICANT = 4  # digits a float parameter keeps
 #: Columns of trials.csv beside the three figures and their intervals.
 _TRIAL_COLUMNS = ("scheme", "trial", "run_id", "state", "setting", "entry")
-_ROW_COLUMNS = ("test_accuracy_mean", "accuracy_drop_mcnemar_p", "worst_membership_attack", "worst_reid_attack",
+_ROW_COLUMNS = ("membership_source", "worst_membership_auc", "worst_membership_auc_low", "worst_membership_auc_high",
+                "model_membership_auc", "model_membership_auc_low", "model_membership_auc_high",
+                "test_accuracy_mean", "accuracy_drop_mcnemar_p", "worst_membership_attack", "model_membership_attack",
+                "worst_reid_attack",
                 "reid_chance_top1", "membership_target", "reid_target", "cost_target", "meets_target")
 
 
@@ -482,11 +491,15 @@ def _figures(sweep_dir: Path, run_id: str) -> tuple[dict | None, str | None]:
     rows = [row for row in document.get("rows", []) if not row.get("reference")]
     if len(rows) != 1:
         return None, f"{path}: expected one protected setting beside the reference, found {len(rows)}"
-    missing = [name for name in OBJECTIVES if not _number(rows[0].get(name))]
-    if missing:
-        return None, (f"{path}: no {', '.join(missing)} (the notebook must train and audit: a search needs the "
-                      f"cost and both attacks)")
-    return rows[0], None
+    row = rows[0]
+    measured = [name for name in MEMBERSHIP_SOURCES if _number(row.get(name))]
+    missing = [name for name in ("accuracy_drop", "worst_reid_top1") if not _number(row.get(name))]
+    if missing or not measured:
+        return None, (f"{path}: no {', '.join(missing + ['worst_membership_auc'] * (not measured))} (the notebook "
+                      f"must train and audit: a search needs the cost and both attacks)")
+    worst = max(measured, key=lambda name: row[name])  # the first (the release's) on a tie
+    return {**row, "membership_auc": row[worst], "membership_auc_low": row.get(f"{worst}_low"),
+            "membership_auc_high": row.get(f"{worst}_high"), "membership_source": MEMBERSHIP_SOURCES[worst]}, None
 
 
 @contextlib.contextmanager
@@ -725,7 +738,7 @@ def _targets(parameters: dict) -> dict:
 
     defaults = StudySettings()
     return {"accuracy_drop": parameters.get("max_accuracy_drop", defaults.max_accuracy_drop),
-            "worst_membership_auc": parameters.get("max_membership_auc", defaults.max_membership_auc),
+            "membership_auc": parameters.get("max_membership_auc", defaults.max_membership_auc),
             "worst_reid_top1": parameters.get("max_reid_top1", defaults.max_reid_top1)}
 
 
