@@ -183,9 +183,9 @@ def test_a_search_whose_space_changed_is_refused(tmp_path):
         search_module._open_study(storage, config, "pbm_noise", "digest")  # the same search: reopened
         wider = copy.deepcopy(config)
         wider["search"]["schemes"]["pbm_noise"]["sigma"]["high"] = 512
-        with pytest.raises(ValueError, match=r"ran with another space; .* give the search another name"):
+        with pytest.raises(ValueError, match=r"its space changed since the trials of pbm_noise ran .* give the search another name"):
             search_module._open_study(storage, wider, "pbm_noise", "digest")
-        with pytest.raises(ValueError, match="ran with another notebook"):
+        with pytest.raises(ValueError, match="the notebook's code changed"):
             search_module._open_study(storage, config, "pbm_noise", "changed code")
 
 

@@ -539,10 +539,12 @@ def _open_study(storage, config: dict, scheme: str, digest: str):
     if recorded is None:
         study.set_user_attr("search", fingerprint)
     elif recorded != fingerprint:
-        changed = [key for key, value in json.loads(fingerprint).items() if json.loads(recorded).get(key) != value]
-        raise ValueError(f"search {config['name']!r}: the trials of {scheme} in {storage.url} ran with another "
-                         f"{' and '.join(changed)}; their figures would not compare with new ones: give the search "
-                         f"another name (the finished one stays) or restore the config")
+        words = {"notebook": "the notebook's code", "parameters": "search.parameters", "space": "its space"}
+        changed = [words.get(key, f"search.{key}") for key, value in json.loads(fingerprint).items()
+                   if json.loads(recorded).get(key) != value]
+        raise ValueError(f"search {config['name']!r}: {' and '.join(changed)} changed since the trials of {scheme} "
+                         f"ran ({storage.url}); their figures would not compare with new ones: give the search "
+                         f"another name (the finished one stays) or undo the change")
     return study
 
 
