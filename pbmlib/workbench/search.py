@@ -89,6 +89,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import importlib.util
 import io
 import json
 import math
@@ -610,10 +611,8 @@ def run_search(config: dict | str | os.PathLike, *, trials: int | None = None, w
     from .._fs import FolderLockedError
     from .sweeps import SweepLockedError
 
-    try:
-        import optuna  # noqa: F401
-    except ImportError:
-        raise ValueError("pbm search needs Optuna: .venv/bin/python -m pip install -e '.[search]'") from None
+    if importlib.util.find_spec("optuna") is None:
+        raise ValueError("pbm search needs Optuna: .venv/bin/python -m pip install -e '.[search]'")
     config = check_search(config) if isinstance(config, dict) else load_search(config)
     if trials is not None:
         config["search"]["n_trials"] = check_positive_int(trials, name="trials")
