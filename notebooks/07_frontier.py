@@ -72,12 +72,13 @@ print(len(data), "images;", [c.label for c in plan.conditions])
 learner = KerasLearner(baseline_cache=baseline_cache or None, backup_dir=backup_dir or None)
 table, records = run_study(data, plan.conditions, test=test, seed=plan.seed, learner=learner, progress=True,
                            **plan.options)
-shown = table[["setting", "test_accuracy_mean", "accuracy_drop", "accuracy_drop_low", "accuracy_drop_high",
+shown = table[[c for c in ["setting", "test_accuracy_mean", "accuracy_drop", "accuracy_drop_low", "accuracy_drop_high",
                "worst_reid_top1", "worst_reid_top1_low", "worst_reid_top1_high", "worst_reid_attack",
                "worst_membership_auc", "worst_membership_auc_low", "worst_membership_auc_high",
                "worst_membership_attack", "model_membership_auc", "model_membership_auc_low",
                "model_membership_auc_high", "model_membership_tpr_at_low_fpr", "model_membership_low_fpr",
-               "model_membership_loss_auc", "membership_target", "reid_target", "cost_target", "meets_target"]]
+               "model_membership_loss_auc", "membership_target", "reid_target", "cost_target", "meets_target"]
+               if c in table]]
 shown.round(3)
 
 # %% [markdown]

@@ -216,7 +216,7 @@ def _frontier(interval=False):
 
 def _search_trials(n=12, seed=0, interval=True):
     """One scheme's search: cost rising and leaks falling with sigma, with noise; its front marked."""
-    from pbmlib.workbench.search import pareto_front
+    from pbmlib.workbench.sweeps.search import pareto_front
 
     rng = np.random.default_rng(seed)
     sigma = np.sort(rng.uniform(4, 256, n))

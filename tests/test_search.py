@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from pbmlib.workbench import search as search_module
+from pbmlib.workbench.sweeps import search as search_module
 from pbmlib.workbench.cli import main
-from pbmlib.workbench.search import OBJECTIVES, check_search, load_search, pareto_front, run_search
+from pbmlib.workbench.sweeps.search import OBJECTIVES, check_search, load_search, pareto_front, run_search
 
 optuna = pytest.importorskip("optuna")
 

@@ -434,7 +434,7 @@ def _sweep(args) -> int:
 
 
 def _search(args) -> int:
-    from .search import OBJECTIVES, load_search, run_search
+    from .sweeps.search import OBJECTIVES, load_search, run_search
     from .sweeps import SweepInterrupted
 
     if args.trials is not None and args.trials < 1:

@@ -564,7 +564,7 @@ def show_schemes(images_by_setting: dict, *, n: int = 4, title: str | None = Non
     return fig
 
 
-#: The privacy figures of a search's front (:mod:`pbmlib.workbench.search`): column, axis label, target words.
+#: The privacy figures of a search's front (:mod:`pbmlib.workbench.sweeps.search`): column, axis label, target words.
 _FRONT_AXES = (("membership_auc", "worst membership AUC (release or model)", "AUC <"),
                ("worst_reid_top1", "worst re-identification (release)", "re-id <"))
 _COST = "accuracy_drop"
@@ -580,7 +580,7 @@ def plot_search_front(trials: pd.DataFrame, *, targets: dict | None = None, titl
     """One scheme's search: accuracy cost against each privacy figure, its Pareto front marked.
 
     ``trials`` holds the finished trials of one scheme (``trials.csv`` of
-    :func:`pbmlib.workbench.search.run_search`): ``setting``, ``accuracy_drop``,
+    :func:`pbmlib.workbench.sweeps.search.run_search`): ``setting``, ``accuracy_drop``,
     ``membership_auc`` (the worse of the release's and the model's), ``worst_reid_top1``
     (each with ``_low``/``_high``: its 95 % interval), ``pareto`` (bool: on the scheme's front in all three figures at once),
     ``meets_target`` ("met", "not met", "undecided") and ``reid_chance_top1``. Lower is

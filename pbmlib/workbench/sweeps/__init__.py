@@ -5,7 +5,8 @@ One job per module:
 - :mod:`.config`: the YAML config, read with limits and checked before anything runs;
 - :mod:`.runs`: the runs a config plans, their ids, fingerprints and states;
 - :mod:`.layout`: the names of the sweep folder's files and folders;
-- :mod:`.runner`: executing the runs (here or on a Dask cluster) under the sweep's lock.
+- :mod:`.runner`: executing the runs (here or on a Dask cluster) under the sweep's lock;
+- :mod:`.search`: a multi-objective search of scheme parameters whose trials are sweep runs.
 
 See :mod:`.layout` for what a sweep folder holds and :mod:`.runner` for what a run
 guarantees.

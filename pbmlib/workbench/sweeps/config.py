@@ -62,13 +62,13 @@ class _StrictLoader(yaml.SafeLoader):
                     continue
                 key = self.construct_object(key_node, deep=True)
                 try:
-                    first = seen.setdefault(key, key_node.start_mark.line)
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"key {key!r} is given twice (first on line {seen[key] + 1})",
+                            key_node.start_mark)
+                    seen[key] = key_node.start_mark.line
                 except TypeError:  # an unhashable key: the base class says so
                     continue
-                if first != key_node.start_mark.line:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"key {key!r} is given twice (first on line {first + 1})",
-                        key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -331,6 +331,9 @@ def check_sweep(config: dict, *, base: str | os.PathLike | None = None, source: 
         raise ValueError(f"{source}: the config is empty; it needs a 'name' and a list of 'stages'")
     if not isinstance(config, dict):
         raise ValueError(f"{source}: expected a mapping with 'name' and 'stages', got {_short(config)}")
+    if "search" in config and "stages" not in config:
+        raise ValueError(f"{source}: this is a search config (a 'search' section, no 'stages'): run it with "
+                         f"pbm search, not pbm sweep")
     _check_keys(config, _CONFIG_KEYS, source)
     for key in ("name", "stages"):
         if key not in config:

@@ -23,6 +23,10 @@
     One record per invocation (never overwritten).
 ``.lock``
     Held while a sweep runs (:func:`pbmlib._fs.lock`).
+``search/``, ``.search.lock``
+    A search's Optuna studies (``search.db``), its tables and fronts
+    (:mod:`pbmlib.workbench.sweeps.search`); its trials are runs of this folder. The lock is
+    held while a search runs.
 """
 
 RUN_RECORD_NAME = "run.json"
@@ -36,6 +40,8 @@ RECORDS_DIR = "sweeps"
 ANALYSIS_DIR = "analysis"
 BASELINES_DIR = "baselines"
 BACKUP_DIR = "backup"  # inside .work/<run>/: training backups, kept until the run finishes
+SEARCH_DIR = "search"
+SEARCH_LOCK_NAME = ".search.lock"
 #: The sweep's own folders; no stage may take one of these names.
 OWN_DIRS = (WORK_DIR, FAILED_DIR, STALE_DIR, RECORDS_DIR, ANALYSIS_DIR, BASELINES_DIR)
-RESERVED_NAMES = frozenset({FAILED_DIR, STALE_DIR, RECORDS_DIR, ANALYSIS_DIR, BASELINES_DIR})
+RESERVED_NAMES = frozenset({FAILED_DIR, STALE_DIR, RECORDS_DIR, ANALYSIS_DIR, BASELINES_DIR, SEARCH_DIR})

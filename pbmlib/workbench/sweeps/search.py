@@ -100,18 +100,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._fs import inside, lock, write_bytes_atomic
-from .._validation import check_positive_int
-from ..schemes import SCHEMES, get_scheme
-from .cluster import check_cluster, open_client
-from .notebooks import ensure_notebook
-from .sweeps.config import (_check_declared, _check_keys, _check_name, _check_parameter_name, _check_value,
+from ..._fs import inside, lock, write_bytes_atomic
+from ..._validation import check_positive_int
+from ...schemes import SCHEMES, get_scheme
+from ..cluster import check_cluster, open_client
+from ..notebooks import ensure_notebook
+from .config import (_check_declared, _check_keys, _check_name, _check_parameter_name, _check_value,
                             _find_notebook, _load_yaml, _short, _yaml_error, check_workers)
-from .sweeps.layout import RESULTS_NAME
-from .sweeps.runner import _check_sweep_dir
-from .sweeps.runs import notebook_digest, read_record
+from .layout import RESULTS_NAME, SEARCH_DIR, SEARCH_LOCK_NAME
+from .runner import _check_sweep_dir
+from .runs import notebook_digest, read_record
 
-__all__ = ["OBJECTIVES", "MEMBERSHIP_SOURCES", "SAMPLERS", "load_search", "check_search", "pareto_front", "run_search", "SEARCH_DIR"]
+__all__ = ["OBJECTIVES", "MEMBERSHIP_SOURCES", "SAMPLERS", "load_search", "check_search", "pareto_front", "run_search"]
 
 #: The figures a search minimises, in order: column -> what it is.
 OBJECTIVES = {
@@ -125,9 +125,7 @@ OBJECTIVES = {
 MEMBERSHIP_SOURCES = {"worst_membership_auc": "release", "model_membership_auc": "model"}
 #: The samplers a search may use: Optuna's multi-objective TPE and NSGA-II.
 SAMPLERS = ("tpe", "nsga2")
-SEARCH_DIR = "search"
 STUDY_DB = "search.db"
-SEARCH_LOCK = ".search.lock"
 TRIALS_NAME = "trials.csv"
 PARETO_NAME = "pareto.csv"
 REFERENCE = {"scheme": "none"}
@@ -483,7 +481,7 @@ def _stage(search: dict, scheme: str, trial) -> dict:
 
 def _figures(sweep_dir: Path, run_id: str) -> tuple[dict | None, str | None]:
     """The scheme's study row of a finished run, or None and why not."""
-    from .results import read_results
+    from ..results import read_results
 
     path = sweep_dir / run_id / RESULTS_NAME
     if not path.is_file():
@@ -552,7 +550,7 @@ def _open_study(storage, config: dict, scheme: str, digest: str):
 @contextlib.contextmanager
 def _client(config: dict, scheduler, client, progress: bool, sweep_dir: Path):
     """The Dask client every batch runs on (opened once), or None to run here."""
-    from .cluster import check_workers_see
+    from ..cluster import check_workers_see
 
     if client is not None or (scheduler is None and config.get("cluster") is None):
         yield client
@@ -575,7 +573,7 @@ def run_search(config: dict | str | os.PathLike, *, trials: int | None = None, w
     Parameters
     ----------
     config : dict or path
-        A search config (see :mod:`pbmlib.workbench.search`), or the path of its YAML file.
+        A search config (see :mod:`pbmlib.workbench.sweeps.search`), or the path of its YAML file.
     trials : int, optional
         Trials per scheme, instead of the config's ``n_trials``.
     workers : int, optional
@@ -608,8 +606,8 @@ def run_search(config: dict | str | os.PathLike, *, trials: int | None = None, w
     pbmlib.workbench.sweeps.SweepInterrupted
         Ctrl-C: the trials that finished are kept; run it again to resume.
     """
-    from .._fs import FolderLockedError
-    from .sweeps import SweepLockedError
+    from ..._fs import FolderLockedError
+    from . import SweepLockedError
 
     if importlib.util.find_spec("optuna") is None:
         raise ValueError("pbm search needs Optuna: .venv/bin/python -m pip install -e '.[search]'")
@@ -629,7 +627,7 @@ def run_search(config: dict | str | os.PathLike, *, trials: int | None = None, w
     digest = notebook_digest(Path(config["search"]["notebook"]))
     search_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with lock(inside(sweep_dir, SEARCH_LOCK), what="search folder", target=sweep_dir), _quiet_optuna(), \
+        with lock(inside(sweep_dir, SEARCH_LOCK_NAME), what="search folder", target=sweep_dir), _quiet_optuna(), \
                 _storage(search_dir / STUDY_DB) as storage:
             studies = {scheme: _open_study(storage, config, scheme, digest) for scheme in config["search"]["schemes"]}
             with _client(config, scheduler, client, progress, sweep_dir) as dask_client:
@@ -649,7 +647,7 @@ def _search(config, studies, sweep_dir, client, kernel_name, progress) -> dict:
     from optuna.trial import TrialState
     from tqdm.auto import tqdm
 
-    from .sweeps import run_sweep
+    from . import run_sweep
 
     search = config["search"]
     workers = config["workers"]
@@ -699,7 +697,7 @@ def _trials_table(studies: dict, search: dict, sweep_dir: Path) -> pd.DataFrame:
     and figures (read back from the run)."""
     from optuna.trial import TrialState
 
-    from .sweeps.layout import ERROR_RECORD_NAME, FAILED_DIR
+    from .layout import ERROR_RECORD_NAME, FAILED_DIR
 
     rows = []
     for scheme, study in studies.items():
