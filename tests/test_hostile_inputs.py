@@ -251,9 +251,9 @@ def test_cli_jpeg_quality_and_format_checks(src, tmp_path, capsys):
     for quality in ("-5", "0", "1000"):
         assert main(["mix", str(src), str(tmp_path / "d"), "--block", "8x8", "--format", "jpeg",
                      "--jpeg-quality", quality, "--quiet"]) == 2
-        assert "jpeg_quality must be an int from 1 to 95" in capsys.readouterr().err
+        assert "--jpeg-quality must be an int from 1 to 95" in capsys.readouterr().err
     assert main(["mix", str(src), str(tmp_path / "d"), "--block", "8x8", "--jpeg-quality", "80", "--quiet"]) == 2
-    assert "only applies to format='jpeg'" in capsys.readouterr().err
+    assert "only applies to --format jpeg" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
 
 

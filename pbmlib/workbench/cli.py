@@ -730,6 +730,7 @@ _FLAG_WORDS = (("size=(height, width)", "--size HEIGHTxWIDTH"), ("mode='RGB' or 
                ("mode='RGB'", "--mode RGB"), ("mode='L'", "--mode L"), ("overwrite=True", "--overwrite"),
                ("allow_unprotected=True", "--allow-unprotected"), ("names='opaque'", "the default names"),
                ("names='keep'", "--keep-names"), ("jpeg_quality", "--jpeg-quality"), ("format='jpeg'", "--format jpeg"),
+               ("format='png'", "--format png"), ("format='webp'", "--format webp"),
                ("private_dir", "--private-dir"), ("block=(height, width)", "--block HEIGHTxWIDTH"))
 
 
