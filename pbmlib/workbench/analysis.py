@@ -253,6 +253,11 @@ def _interval(points: pd.DataFrame, column: str, i: int, digits: int = 2) -> str
     return with_interval(row.get(column), row.get(f"{column}_low"), row.get(f"{column}_high"), digits=digits)
 
 
+def _chance(row) -> str:
+    chance = row.get("reid_chance_top1")
+    return "" if chance is None or pd.isna(chance) else f"{chance:.3f}; "
+
+
 def target_table(points: pd.DataFrame) -> pd.DataFrame:
     """Study rows against the target, for a reader: the cost and both privacy axes with their 95 %
     intervals and the attacks that reached them, and the decision per target (met / not met /
@@ -264,8 +269,8 @@ def target_table(points: pd.DataFrame) -> pd.DataFrame:
         out = {"setting": _setting(row["setting"]),
                "accuracy (mean ± sd)": mean_sd(row.get("test_accuracy_mean"), row.get("test_accuracy_std")),
                "cost, points [95 %]": _interval(points, "accuracy_drop", i, 1),
-               "re-identification [95 %] (attack)": f"{_interval(points, 'worst_reid_top1', i)} "
-                                                    f"({row.get('worst_reid_attack') or '-'})",
+               "re-identification [95 %] (chance; attack)": f"{_interval(points, 'worst_reid_top1', i)} "
+                                                            f"({_chance(row)}{row.get('worst_reid_attack') or '-'})",
                "membership AUC, release [95 %] (attack)": f"{_interval(points, 'worst_membership_auc', i)} "
                                                           f"({row.get('worst_membership_attack') or '-'})"}
         if pd.notna(row.get("model_membership_auc")):

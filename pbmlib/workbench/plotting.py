@@ -60,10 +60,14 @@ def _subplots(*args, **kwargs):
     return _pyplot().subplots(*args, layout="constrained", **kwargs)
 
 
-def _repeats_note(n) -> str:
-    """'± 1 sd over 3 repeats', or 'one run' when there is no spread to show."""
+def _repeats_note(n, splits=None) -> str:
+    """'± 1 sd over 3 repeats', '± 1 sd over 10 trainings (5 splits x 2 repeats)', or 'one run' when there
+    is no spread to show."""
     n = int(n) if n is not None and pd.notna(n) else 0
-    return f"± 1 sd over {n} repeats" if n >= 2 else "one run, no spread"
+    k = int(splits) if splits is not None and pd.notna(splits) else 1
+    if n * k < 2:
+        return "one run, no spread"
+    return f"± 1 sd over {n} repeats" if k == 1 else f"± 1 sd over {n * k} trainings ({k} splits x {n} repeats)"
 
 
 def data_name(value) -> str:
@@ -496,7 +500,10 @@ def plot_privacy_utility(table: pd.DataFrame, *, x: str = "worst_reid_top1", y: 
     bars = []
     if yerr is not None:
         repeats = table["repeats"].dropna().min() if "repeats" in table and table["repeats"].notna().any() else None
-        bars.append("vertical bars: " + ("the given interval" if ykind == "interval" else _repeats_note(repeats)))
+        splits = table["n_splits"].dropna().min() if "n_splits" in table and table["n_splits"].notna().any() \
+            else None
+        bars.append("vertical bars: " + ("the given interval" if ykind == "interval"
+                                         else _repeats_note(repeats, splits)))
     if xerr is not None:
         bars.append("horizontal bars: " + ("the given interval" if xkind == "interval" else "± 1 sd"))
     fig.suptitle(f"{title or 'Utility against privacy: one point per protection setting'}"
