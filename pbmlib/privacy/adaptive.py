@@ -371,14 +371,6 @@ REID_ATTACKS: dict[str, AdaptiveAttack] = {
 }
 
 
-def _select(names, registry: dict, block, kind: str) -> list[str]:
-    names = list(registry) if names is None else list(names)
-    unknown = [n for n in names if n not in registry]
-    if unknown:
-        raise ValueError(f"unknown {kind} attack(s) {unknown}; choose from {list(registry)}")
-    return [n for n in names if block is not None or not registry[n].needs_block]
-
-
 def _check_block_arg(block, shape):
     return None if block is None else check_block(shape[1:3], block)
 
