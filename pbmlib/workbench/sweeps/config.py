@@ -127,6 +127,30 @@ def _load_yaml(text: str, path: Path):
         loader.dispose()
 
 
+def read_config(path: Path, what: str, *, example: str):
+    """The YAML document of a config file (limits, duplicate keys and errors as in :func:`load_sweep`).
+
+    Raises
+    ------
+    ValueError
+        One line naming the file (and the line, for YAML errors) and what to change.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such {what}; pass the path of a YAML file such as {example}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a folder; pass the path of a YAML {what}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    try:
+        return _load_yaml(text, path)
+    except yaml.YAMLError as exc:
+        raise ValueError(_yaml_error(path, exc)) from None
+
+
 def load_sweep(path: str | os.PathLike, *, max_runs: int = DEFAULT_MAX_RUNS) -> dict:
     """Read and check a sweep config (YAML); see :func:`check_sweep`.
 
@@ -140,21 +164,7 @@ def load_sweep(path: str | os.PathLike, *, max_runs: int = DEFAULT_MAX_RUNS) -> 
         One line naming the file (and the line, for YAML errors) and what to change.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such sweep config; pass the path of a YAML file such as "
-                         f"sweeps/default.yaml") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path}: is a folder; pass the path of a YAML sweep config") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the sweep config ({exc.strerror})") from None
-    try:
-        config = _load_yaml(text, path)
-    except yaml.YAMLError as exc:
-        raise ValueError(_yaml_error(path, exc)) from None
+    config = read_config(path, "sweep config", example="sweeps/default.yaml")
     return check_sweep(config, base=path.resolve().parent, source=str(path), max_runs=max_runs)
 
 

@@ -105,8 +105,8 @@ from ..._validation import check_positive_int
 from ...schemes import SCHEMES, get_scheme
 from ..cluster import check_cluster, open_client
 from ..notebooks import ensure_notebook
-from .config import (_check_declared, _check_keys, _check_name, _check_parameter_name, _check_value,
-                            _find_notebook, _load_yaml, _short, _yaml_error, check_workers)
+from .config import (_check_declared, _check_keys, _check_name, _check_parameter_name, _check_value, _find_notebook,
+                     _short, check_workers, read_config)
 from .layout import RESULTS_NAME, SEARCH_DIR, SEARCH_LOCK_NAME
 from .runner import _check_sweep_dir
 from .runs import notebook_digest, read_record
@@ -283,24 +283,8 @@ def load_search(path: str | os.PathLike) -> dict:
     ValueError
         One line naming the file (and the line, for YAML errors) and what to change.
     """
-    import yaml
-
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such search config; pass the path of a YAML file such as "
-                         f"sweeps/search.yaml") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path}: is a folder; pass the path of a YAML search config") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the search config ({exc.strerror})") from None
-    try:
-        config = _load_yaml(text, path)
-    except yaml.YAMLError as exc:
-        raise ValueError(_yaml_error(path, exc)) from None
+    config = read_config(path, "search config", example="sweeps/search.yaml")
     return check_search(config, base=path.resolve().parent, source=str(path))
 
 
