@@ -30,3 +30,25 @@ def test_ci_runs_the_readme_commands():
     assert len(commands) == 3
     for command in commands:
         assert command.strip() in ci
+
+
+def test_the_readme_one_page_runs_as_written():
+    """The first block of "pbmlib in one page" runs and gives the figures its comments state; the
+    study block (minutes of training) parses and imports what it names."""
+    import ast
+
+    import numpy as np
+
+    from readme_blocks import readme_block
+
+    mixing = readme_block("## pbmlib in one page", "import pbmlib")
+    namespace: dict = {}
+    exec(compile(mixing, "README: pbmlib in one page", "exec"), namespace)
+    assert namespace["nb"] == 25 and namespace["mixed"].dtype == np.uint8
+    assert "-5038.1" in mixing and round(namespace["pbmlib"].restoration_log10_probability(
+        {"face": 100, "non-face": 100}, 25), 1) == -5038.1
+    study = readme_block("## pbmlib in one page", "from pbmlib.learn.learner import KerasLearner")
+    imports = [node for node in ast.walk(ast.parse(study)) if isinstance(node, ast.ImportFrom)]
+    for node in imports:
+        module = __import__(node.module, fromlist=[a.name for a in node.names])
+        assert all(hasattr(module, a.name) for a in node.names)
