@@ -363,3 +363,20 @@ def test_case_11_release_json_has_no_host_or_time(people, tmp_path):
     assert "created" not in release and "platform" not in release["versions"]
     assert platform.platform() not in text and platform.node() not in text
     assert "numpy" in release["versions"]
+
+
+def test_case_8_a_full_disk_under_the_private_folder_is_one_line_naming_it(people, tmp_path, monkeypatch, capsys):
+    """Case 8: a full disk while decoding into the private folder's store said 'need 0 MiB' and blamed dst."""
+    import errno
+
+    from pbmlib.data import store as store_module
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, "posix_fallocate", full, raising=False)
+    assert main(["mix", str(people), str(tmp_path / "dst"), "--block", "8x8", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no space left on the device for the image store" in err
+    assert "dst.private" in err and "need 0 " not in err and "--private-dir" in err
+    assert not (tmp_path / "dst").exists() and not (tmp_path / "dst.private").exists()
