@@ -252,6 +252,19 @@ def _rocs(n_settings: int = 13):
     return out
 
 
+def _audit_records():
+    """Study records with audits: per split, the chosen attack's ROC on 30 non-members (perfect, or partial)."""
+    out = {}
+    for k, name in enumerate(["none", "pbm block=5x5", "dppix epsilon=0.1"]):
+        audits = []
+        for split in range(3):
+            fpr = np.r_[0.0, np.arange(1, 31) / 30]
+            tpr = np.ones_like(fpr) if k < 2 else np.minimum(1, np.r_[0.05 * split, np.arange(1, 31) / 30 + 0.1])
+            audits.append({"roc": {"exact": [fpr.tolist(), tpr.tolist()]}, "fields": {"n_non_members": 60}})
+        out[name] = {"audits": audits}
+    return out
+
+
 FIGURES = {
     "show_pairs": lambda: plotting.show_pairs(_images(), _images(seed=1), block=(5, 5), labels=list("aabbcc"),
                                               title="faces: blocks 5x5, N_s=10, N_t=1, p=0.5"),
@@ -276,6 +289,8 @@ FIGURES = {
                                                                  verdict="target"),
     "frontier_model": lambda: plotting.plot_privacy_utility(_frontier(), x="model_membership_auc"),
     "membership_roc": lambda: plotting.plot_membership_roc(_rocs()),
+    "release_roc": lambda: plotting.plot_membership_roc(plotting.release_rocs(_audit_records()), attack="release",
+                                                        legend="released under", title="membership on the release"),
     "frontier_below_chance": lambda: plotting.plot_privacy_utility(  # every AUC under its chance of 0.5
         _frontier().assign(model_membership_auc=[0.478, 0.487, 0.47, 0.468, 0.49]), x="model_membership_auc"),
     "search_front": lambda: plotting.plot_search_front(_search_trials(), targets=_TARGETS,
@@ -387,3 +402,11 @@ def test_the_search_front_marks_the_front_with_its_intervals_and_every_trial_fai
     assert f"1: {front.loc[0, 'setting']} (not met)" in labels and "target: AUC < 0.6" in labels
     assert f"{len(front)} of {len(trials)} trials on the Pareto front" in fig.get_suptitle()
     plt.close(fig)
+
+
+def test_the_release_roc_averages_the_splits_staircases_from_one_over_the_non_members():
+    rocs = plotting.release_rocs(_audit_records())
+    fpr, tpr = rocs["dppix epsilon=0.1"]["release"]
+    assert fpr[0] == pytest.approx(1 / 60) and fpr[-1] == 1.0
+    assert tpr[0] == pytest.approx(np.mean([0.0, 0.05, 0.10]))  # below 1/30: each split's TPR at FPR 0
+    assert rocs["none"]["release"][1] == [1.0] * len(fpr)

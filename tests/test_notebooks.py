@@ -144,7 +144,8 @@ def test_privacy_notebook(tmp_path):
     assert rows["pbm block=5x5"]["log10_restoration_probability"] < -1000
     assert rows["blur sigma=1.0"]["log10_restoration_probability"] is None
     assert all(row["test_accuracy_mean"] is not None for row in rows.values())
-    assert {"privacy_utility.png", "schemes_examples.png", "study.csv"} <= {p.name for p in out.iterdir()}
+    assert {"privacy_utility.png", "schemes_examples.png", "study.csv", "membership_roc.png"} <= {
+        p.name for p in out.iterdir()}
 
 
 @pytest.mark.slow

@@ -514,7 +514,52 @@ def plot_privacy_utility(table: pd.DataFrame, *, x: str = "worst_reid_top1", y: 
     return fig
 
 
-def plot_membership_roc(rocs: dict, *, attack: str = "LiRA online", title: str | None = None):
+def release_rocs(records: dict, *, copy: str = "exact", points: int = 60) -> dict:
+    """The audits' membership ROCs (the chosen attack on an evaluation half, per split) as
+    :func:`plot_membership_roc` takes them: per setting, TPR averaged over the splits on a log-spaced
+    FPR grid from 1 / non-members to 1 (below what an evaluation half resolves, the TPR at FPR 0).
+
+    Parameters
+    ----------
+    records : dict of setting -> record
+        :func:`pbmlib.study.run_study`'s records (``audits`` with their ``roc``).
+    copy : str, default="exact"
+        Which copy of the release the attacker holds.
+    """
+    out = {}
+    for setting, record in records.items():
+        audits = [a for a in record.get("audits") or [] if (a.get("roc") or {}).get(copy) is not None]
+        if not audits:
+            continue
+        curves = [np.asarray(a["roc"][copy], dtype=float) for a in audits]
+        non_members = max(int(a.get("fields", {}).get("n_non_members") or 0) for a in audits)
+        smallest = 1.0 / non_members if non_members else min(float(c[0][c[0] > 0].min()) for c in curves)
+        grid = np.unique(np.geomspace(smallest, 1.0, points))
+        # the ROC is a staircase through its points: TPR at an FPR is the highest reached at or below it
+        tpr = np.mean([[c[1][c[0] <= f + 1e-12].max() for f in grid] for c in curves], axis=0)
+        out[setting] = {"release": [grid.tolist(), tpr.tolist()]}
+    return out
+
+
+def save_release_roc(records: dict, output_dir, *, dataset: str | None = None) -> list[str]:
+    """Save ``membership_roc.png``, the audits' membership ROC per setting (:func:`release_rocs`), in
+    ``output_dir``; the names saved (none without audits)."""
+    from pathlib import Path
+
+    rocs = release_rocs(records)
+    if not rocs:
+        return []
+    about = f" ({data_name(dataset)})" if dataset else ""
+    fig = plot_membership_roc(rocs, attack="release", legend="released under",
+                              title=f"Membership on the released images{about}: the audit's chosen attack on an "
+                                    f"evaluation half, mean over splits, log-log")
+    fig.savefig(Path(output_dir) / "membership_roc.png", dpi=120)
+    _pyplot().close(fig)
+    return ["membership_roc.png"]
+
+
+def plot_membership_roc(rocs: dict, *, attack: str = "LiRA online", title: str | None = None,
+                        legend: str = "trained on"):
     """Log-log ROC of a membership attack on the trained models, one curve per setting.
 
     Parameters
@@ -523,7 +568,10 @@ def plot_membership_roc(rocs: dict, *, attack: str = "LiRA online", title: str |
         The study records' ``model_membership_roc`` (:func:`pbmlib.study.run_study`): TPR on a
         log-spaced FPR grid from 1/non-members (the smallest rate the non-members resolve) to 1.
     attack : str, default="LiRA online"
-        Which attack's curves; settings without it are left out.
+        Which attack's curves; settings without it are left out (``"release"`` for the
+        audits' curves of :func:`release_rocs`).
+    legend : str, default="trained on"
+        The legend's title: what the settings are of.
 
     Notes
     -----
@@ -547,7 +595,7 @@ def plot_membership_roc(rocs: dict, *, attack: str = "LiRA online", title: str |
     ax.set_xlabel("false-positive rate (non-members flagged)")
     ax.set_ylabel("true-positive rate (members found)")
     key.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, 1), borderaxespad=0, fontsize=LEGEND_SIZE,
-               frameon=False, title="trained on", title_fontsize=LEGEND_SIZE, alignment="left")
+               frameon=False, title=legend, title_fontsize=LEGEND_SIZE, alignment="left")
     fig.suptitle(f"{title or f'{attack} on the trained models: ROC, log-log'}\n"
                  f"(a TPR of 0 is drawn at the bottom edge; the FPR axis starts at 1 / non-members)", fontsize=10)
     return fig

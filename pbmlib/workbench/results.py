@@ -175,6 +175,7 @@ def write_study(output_dir: str | os.PathLike, parameters: dict, table, records:
     records: ``training.json`` (every training: per-epoch history, per-run accuracy and per-image
     correctness, whether it resumed from a backup), ``learning_curves.png`` and ``accuracy.png``;
     ``attacks.csv`` (every attack of every audit: calibration and evaluation figures),
+    ``membership_roc.png`` (the audits' membership ROC per setting, log-log),
     ``per_class.csv`` and ``roc.json`` (the chosen membership attack's ROC per setting and split).
 
     Parameters
@@ -213,6 +214,9 @@ def write_study(output_dir: str | os.PathLike, parameters: dict, table, records:
         for label, _, a in audits:
             roc.setdefault(label, []).append(a["roc"])
         write_bytes_atomic(out / "roc.json", (json.dumps(to_json_value(roc)) + "\n").encode())
+        from .plotting import save_release_roc
+
+        figures += save_release_roc(records, out, dataset=parameters.get("dataset"))
     return write_results(out, "study", parameters, rows=table, figures=figures)
 
 
