@@ -24,9 +24,9 @@ def main(argv=None) -> int:
     parser.add_argument("results", help="a study's results.json")
     parser.add_argument("--table", choices=["target", "privacy"], default="target")
     args = parser.parse_args(argv)
-    rows = pd.DataFrame(read_results(args.results)["rows"])
-    rows["stage"] = "-"
-    print(markdown_table(target_table(rows) if args.table == "target" else privacy_table(rows)))
+    rows = pd.DataFrame(read_results(args.results)["rows"]).assign(stage="")
+    table = target_table(rows) if args.table == "target" else privacy_table(rows).drop(columns="sweep stage")
+    print(markdown_table(table))
     return 0
 
 

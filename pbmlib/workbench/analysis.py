@@ -235,16 +235,28 @@ def privacy_table(points: pd.DataFrame) -> pd.DataFrame:
         f"{_interval(points, reid, i, 3)} ({c:.3f})" if pd.notna(c) else _interval(points, reid, i, 3)
         for i, c in enumerate(chance)]
     if "worst_reid_attack" in points:
-        table["by the attack"] = points["worst_reid_attack"].fillna("").to_numpy()
+        table["re-identified by"] = points["worst_reid_attack"].fillna("").to_numpy()
     if membership in points:
         table["membership AUC [95 % interval] (chance 0.5)"] = [_interval(points, membership, i, 3)
                                                                for i in range(len(points))]
+        if "worst_membership_attack" in points:
+            table["membership found by"] = points["worst_membership_attack"].fillna("").to_numpy()
+    for kind, words in (("jpeg75", "JPEG-75 copy"), ("jpeg95", "JPEG-95 copy")):
+        if f"{reid}_{kind}" in points and points[f"{reid}_{kind}"].notna().any():
+            table[f"{words}: re-identification / membership AUC"] = [
+                f"{_interval(points, f'{reid}_{kind}', i)} / {_interval(points, f'{membership}_{kind}', i)}"
+                for i in range(len(points))]
     if "blocks_verbatim_fraction" in points:
-        table["blocks copied verbatim"] = [f"{v:.1%}" if pd.notna(v) else "" for v in points["blocks_verbatim_fraction"]]
+        floor = points["blocks_verbatim_floor"] if "blocks_verbatim_floor" in points else [None] * len(points)
+        table["blocks copied verbatim (floor)"] = [
+            "" if pd.isna(v) else f"{v:.1%}" + ("" if f is None or pd.isna(f) else f" ({f:.1%})")
+            for v, f in zip(points["blocks_verbatim_fraction"], floor)]
     table["log10 P(restore)"] = [f"{v:.1f}" if pd.notna(v) else "no count" for v in
                                  points["log10_restoration_probability"]]
     table[f"clean test accuracy (mean ± sd, {_repeats(points) or 'repeats'})"] = [
         mean_sd(m, s) for m, s in zip(points["test_accuracy_mean"], points["test_accuracy_std"])]
+    if "accuracy_drop" in points:
+        table["cost, points [95 %]"] = [_interval(points, "accuracy_drop", i, 1) for i in range(len(points))]
     return table
 
 
