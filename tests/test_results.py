@@ -95,3 +95,31 @@ def test_a_sweep_without_studies_gives_empty_tables_with_their_columns(tmp_path)
     assert study.empty and {"stage", "model_name", "test_accuracy_mean"} <= set(study.columns)
     assert analysis.mixed_vs_reference(study).groupby("stage").ngroups == 0
     assert analysis.frontier(study).empty and analysis.augmentation_gain(study).empty
+
+
+def test_the_tables_for_a_reader_carry_every_interval_and_decision():
+    from pbmlib.workbench.analysis import markdown_table, privacy_table, target_table
+
+    row = {"stage": "s", "setting": "pbm block=5x5", "ssim_mean": 0.4, "ssim_floor_mean": 0.2,
+           "test_accuracy_mean": 0.85, "test_accuracy_std": 0.03, "repeats": 2,
+           "accuracy_drop": 12.8, "accuracy_drop_low": 9.3, "accuracy_drop_high": 16.7,
+           "worst_reid_top1": 0.78, "worst_reid_top1_low": 0.75, "worst_reid_top1_high": 0.81,
+           "worst_reid_attack": "likelihood assignment", "reid_chance_top1": 0.015,
+           "worst_membership_auc": 0.87, "worst_membership_auc_low": 0.85, "worst_membership_auc_high": 0.89,
+           "worst_membership_attack": "likelihood", "worst_reid_top1_jpeg75": 0.5, "worst_reid_top1_jpeg75_low": 0.4,
+           "worst_reid_top1_jpeg75_high": 0.6, "worst_membership_auc_jpeg75": 0.7,
+           "worst_membership_auc_jpeg75_low": 0.65, "worst_membership_auc_jpeg75_high": 0.75,
+           "blocks_verbatim_fraction": 0.7, "blocks_verbatim_floor": 0.01, "log10_restoration_probability": -3527.0,
+           "model_membership_auc": 0.61, "model_membership_auc_low": 0.6, "model_membership_auc_high": 0.63,
+           "model_membership_attack": "LiRA online", "model_membership_low_fpr": 0.001,
+           "model_membership_tpr_at_low_fpr": 0.02, "model_membership_tpr_at_low_fpr_low": 0.01,
+           "model_membership_tpr_at_low_fpr_high": 0.03, "membership_target": "not met", "reid_target": "not met",
+           "cost_target": "not met", "meets_target": "not met"}
+    target = markdown_table(target_table(pd.DataFrame([row])))
+    for text in ("12.8 [9.3, 16.7]", "0.78 [0.75, 0.81] (0.015; likelihood assignment)", "0.87 [0.85, 0.89]",
+                 "0.61 [0.60, 0.63]", "0.020 [0.010, 0.030] at 0.1 %", "not met / not met / not met"):
+        assert text in target
+    privacy = markdown_table(privacy_table(pd.DataFrame([row])))
+    for text in ("0.780 [0.750, 0.810] (0.015)", "0.870 [0.850, 0.890]", "0.50 [0.40, 0.60] / 0.70 [0.65, 0.75]",
+                 "70.0% (1.0%)", "-3527.0", "0.850 ± 0.030"):
+        assert text in privacy
