@@ -312,15 +312,15 @@ def test_ctrl_c_cancels_the_queued_runs_on_a_cluster_and_records_what_finished(t
     address, _ = cluster
     slow = write_notebook(tmp_path)
     stages = [{"name": "slow", "notebook": str(slow), "parameters": {"seed": 3},
-               "grid": {"delay": [6.0, 6.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}}]
+               "grid": {"delay": [6.0, 6.5, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}}]
     path = config(tmp_path, tmp_path / "runs", slow, stages)
     sweep_dir = tmp_path / "runs" / "mini"
     proc = subprocess.Popen([sys.executable, "-m", "pbmlib.workbench.cli", "sweep", str(path), "--quiet",
                              "--scheduler", address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
-        while len(list((sweep_dir / ".work").glob("slow__delay-6.0*/*/slow.ipynb"))) < 1:
-            assert time.time() < deadline and proc.poll() is None, "the sweep did not start on the cluster"
+        while len(list((sweep_dir / ".work").glob("slow__delay-6*/*/slow.ipynb"))) < 1:
+            assert time.time() < deadline and proc.poll() is None, ("the sweep did not start on the cluster", proc.poll() is None or proc.communicate())
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)

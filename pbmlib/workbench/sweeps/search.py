@@ -717,7 +717,7 @@ def _figure_columns() -> list[str]:
 
 def _targets(parameters: dict) -> dict:
     """The target of the study settings, by figure (the notebook's parameters, else the study's defaults)."""
-    from ..study.settings import StudySettings
+    from ...study.settings import StudySettings
 
     defaults = StudySettings()
     return {"accuracy_drop": parameters.get("max_accuracy_drop", defaults.max_accuracy_drop),
@@ -727,7 +727,7 @@ def _targets(parameters: dict) -> dict:
 
 def _write_outputs(trials: pd.DataFrame, front: pd.DataFrame, search_dir: Path, config: dict) -> list[str]:
     """``trials.csv``, ``pareto.csv`` and ``front_<scheme>.png`` (atomically); returns their paths."""
-    from .plotting import _pyplot, data_name, plot_search_front
+    from ..plotting import _pyplot, data_name, plot_search_front
 
     written = []
     for name, frame in ((TRIALS_NAME, trials), (PARETO_NAME, front.sort_values(["scheme", "accuracy_drop"]))):
