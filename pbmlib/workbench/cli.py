@@ -570,10 +570,7 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pbm", description="Pixel Block Mixing workbench")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
+def _add_mix_command(sub) -> None:
     mix = sub.add_parser("mix", help="mix a folder of label/*.png|jpg images into a release folder and a private key")
     mix.add_argument("src", help="source folder with one sub-folder per label (never modified)")
     mix.add_argument("dst", help="release folder (new or empty): the mixed images and release.json, nothing else")
@@ -609,6 +606,8 @@ def build_parser() -> argparse.ArgumentParser:
     mix.add_argument("--quiet", action="store_true", help="no progress bar")
     mix.set_defaults(func=_mix)
 
+
+def _add_demo_command(sub) -> None:
     demo = sub.add_parser("demo", help="mix the bundled LFW faces and write an SSIM report")
     demo.add_argument("out", nargs="?", default="papermill_runs/demo", help="output folder (new or empty)")
     _add_mixing_options(demo, block_default=(5, 5), seed_default=0)
@@ -616,6 +615,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
 
+
+def _add_compare_command(sub) -> None:
     compare = sub.add_parser("compare", help="train a model on original vs mixed data, per block size")
     compare.add_argument("--dataset", default="faces",
                          help="faces, mnist, fashion_mnist or a folder of label/*.png|jpg (default faces)")
@@ -644,6 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--quiet", action="store_true", help="no progress bar (default: one bar over every epoch)")
     compare.set_defaults(func=_compare)
 
+
+def _add_schemes_command(sub) -> None:
     schemes = sub.add_parser("schemes", help="train and attack several protections by name on one dataset")
     schemes.add_argument("schemes", nargs="+", type=_scheme_spec,
                          help="scheme specs NAME[:key=value,...], e.g. none pbm:block=6x6 visualmixer:window=8 "
@@ -668,6 +671,8 @@ def build_parser() -> argparse.ArgumentParser:
     schemes.add_argument("--quiet", action="store_true", help="no progress bar (default: one bar over every epoch)")
     schemes.set_defaults(func=_schemes)
 
+
+def _add_sweep_command(sub) -> None:
     sweep = sub.add_parser("sweep", help="run a papermill sweep from a YAML config (resumes where it stopped)",
                            description="Run every unfinished run of a sweep config; runs that finished with the "
                                        "same parameters and notebook are skipped, changed ones re-run. Each "
@@ -696,6 +701,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="refuse a config that plans more runs than this (default 10000)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar (default: show one)")
     sweep.set_defaults(func=_sweep)
+
+
+def _add_search_command(sub) -> None:
     search = sub.add_parser("search", help="search each scheme's parameters for the privacy/utility frontier "
                                            "(Optuna; trials are sweep runs; resumes where it stopped)",
                             description="Ask Optuna's multi-objective sampler for each scheme's parameters, run every "
@@ -708,6 +716,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trials per scheme (default: the config's n_trials); more extends a finished search")
     search.add_argument("--quiet", action="store_true", help="no progress bar (default: show one)")
     search.set_defaults(func=_search)
+
+
+def _add_app_command(sub) -> None:
     app = sub.add_parser("app", help="serve the mixing explorer and the quick sweep as a Voila app (no code shown)",
                          description="A teaching app: notebooks/00_explore.ipynb served by Voila, its code hidden.")
     app.add_argument("--port", type=int, default=8866, help="port to listen on (default 8866)")
@@ -716,12 +727,27 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--browser", action="store_true", help="open a browser tab (default: do not)")
     app.set_defaults(func=_app)
 
+
+def _add_report_command(sub) -> None:
     report = sub.add_parser("report", help="write a sweep's analysis as one self-contained HTML file",
                             description="Convert the sweep's executed analysis notebook to HTML (code hidden, "
                                         "figures embedded) with the sweep's parameters, versions and git commit.")
     report.add_argument("sweep_dir", help="the sweep folder, e.g. papermill_runs/default")
     report.add_argument("--output", default=None, help="the HTML file to write (default: SWEEP_DIR/report.html)")
     report.set_defaults(func=_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pbm", description="Pixel Block Mixing workbench")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_mix_command(sub)
+    _add_demo_command(sub)
+    _add_compare_command(sub)
+    _add_schemes_command(sub)
+    _add_sweep_command(sub)
+    _add_search_command(sub)
+    _add_app_command(sub)
+    _add_report_command(sub)
     return parser
 
 
