@@ -377,6 +377,12 @@ def check_sweep(config: dict, *, base: str | os.PathLike | None = None, source: 
         _check_declared([], notebook, shown, f"{source}: analysis", declared_cache,
                         required=("sweep_dir", "output_dir"))
         config["analysis"] = str(notebook)
+    return check_run_options(config, source)
+
+
+def check_run_options(config: dict, source: str) -> dict:
+    """Check and fill in place the keys every sweep and search config shares: ``output_root`` (default
+    ``papermill_runs``), ``workers`` (default 1) and ``cluster``; returns ``config``."""
     config.setdefault("output_root", "papermill_runs")
     root = config["output_root"]
     if isinstance(root, os.PathLike):

@@ -103,10 +103,10 @@ import pandas as pd
 from ..._fs import inside, lock, write_bytes_atomic
 from ..._validation import check_positive_int
 from ...schemes import SCHEMES, get_scheme
-from ..cluster import check_cluster, open_client
+from ..cluster import open_client
 from ..notebooks import ensure_notebook
 from .config import (_check_declared, _check_keys, _check_name, _check_parameter_name, _check_value, _find_notebook,
-                     _short, check_workers, read_config)
+                     _short, check_run_options, check_workers, read_config)
 from .layout import RESULTS_NAME, SEARCH_DIR, SEARCH_LOCK_NAME
 from .runner import _check_sweep_dir
 from .runs import notebook_digest, read_record
@@ -371,16 +371,7 @@ def check_search(config: dict, *, base: str | os.PathLike | None = None, source:
     _check_declared([("parameter", name) for name in parameters], notebook, shown, f"{where}.parameters", declared,
                     required=())
     search["notebook"] = str(notebook)
-    config.setdefault("output_root", "papermill_runs")
-    root = config["output_root"]
-    if isinstance(root, os.PathLike):
-        config["output_root"] = root = os.fspath(root)
-    if not isinstance(root, str) or not root.strip() or "\0" in root:
-        raise ValueError(f"{source}: output_root must be the path of a folder, got {_short(root)}")
-    config.setdefault("workers", 1)
-    check_workers(config["workers"], f"{source}: workers")
-    config["cluster"] = check_cluster(config.get("cluster"), source)
-    return config
+    return check_run_options(config, source)
 
 
 # ----------------------------------------------------------------------------- the front
