@@ -257,15 +257,12 @@ def _membership_attacks(release: _Release, settings: AttackSettings) -> dict:
     on the calibration half goes to the attack built from the scheme's published mechanism."""
     out = {}
     cands, held, block, mechanism = release.candidates, release.held, release.block, release.mechanism
-    if settings.likelihood and mechanism.augmented and mechanism.unit is not None:
-        found = transform_search_scores(mechanism, held, release.labels, cands, release.candidate_labels)
-        out["transform search assignment"], out["transform search"] = found.membership_assignment, found.membership
-    if settings.likelihood and _likelihood_applies(mechanism):
-        found = likelihood_scores(mechanism, held, release.labels, cands, release.candidate_labels,
-                                  copy_scale=release.tolerance)
+    kind, found = _mechanism_attack(release, settings, cands, release.candidate_labels)
+    if found is not None:
         if found.membership_assignment is not None:
-            out["likelihood assignment"] = found.membership_assignment
-        out["likelihood"] = found.membership
+            out[f"{kind} assignment"] = found.membership_assignment
+        out[kind] = found.membership
+    if kind == "likelihood":
         if settings.shadow_releases:
             out["likelihood shadow-calibrated"] = _shadow_calibrated(release, out["likelihood"],
                                                                      settings.shadow_releases)
@@ -280,6 +277,20 @@ def _membership_attacks(release: _Release, settings: AttackSettings) -> dict:
                 out[f"adaptive {name}"] = adaptive_membership_scores(cands, held, attack=name, block=block)
     return out
 
+
+def _mechanism_attack(release: _Release, settings: AttackSettings, candidates, candidate_labels):
+    """(name, scores) of the attack built from the published mechanism against ``candidates``: the transform
+    search for augmented mechanisms, else the likelihood attacks where they apply; (None, None) otherwise."""
+    mechanism = release.mechanism
+    if not settings.likelihood:
+        return None, None
+    if mechanism.augmented and mechanism.unit is not None:
+        return "transform search", transform_search_scores(mechanism, release.held, release.labels, candidates,
+                                                           candidate_labels)
+    if _likelihood_applies(mechanism):
+        return "likelihood", likelihood_scores(mechanism, release.held, release.labels, candidates,
+                                               candidate_labels, copy_scale=release.tolerance)
+    return None, None
 
 def _adaptive_applies(attack, block, mechanism) -> bool:
     """Whether an attack of the adaptive suite has what it reads: a block, and augmentation to search."""
@@ -320,16 +331,12 @@ def _shadow_calibrated(release: _Release, real: np.ndarray, k: int) -> np.ndarra
 def _reid_attacks(release: _Release, settings: AttackSettings) -> dict:
     """name -> scores (released x originals, higher = more alike), the mechanism-aware attacks first."""
     out = {}
-    held, originals, block, mechanism = release.held, release.originals, release.block, release.mechanism
-    if settings.likelihood and mechanism.augmented and mechanism.unit is not None:
-        found = transform_search_scores(mechanism, held, release.labels, originals, release.labels)
-        out["transform search assignment"], out["transform search"] = found.reid_assignment, found.reid
-    if settings.likelihood and _likelihood_applies(mechanism):
-        found = likelihood_scores(mechanism, held, release.labels, originals, release.labels,
-                                  copy_scale=release.tolerance)
+    held, originals, block = release.held, release.originals, release.block
+    kind, found = _mechanism_attack(release, settings, originals, release.labels)
+    if found is not None:
         if found.reid_assignment is not None:
-            out["likelihood assignment"] = found.reid_assignment
-        out["likelihood"] = found.reid
+            out[f"{kind} assignment"] = found.reid_assignment
+        out[kind] = found.reid
     for matcher in available_matchers(settings.matchers, block=block):
         out[matcher] = -pairwise_distances(held, originals, matcher=matcher, block=block)
     if settings.reassembly and block is not None:
@@ -339,7 +346,7 @@ def _reid_attacks(release: _Release, settings: AttackSettings) -> dict:
         out["inverted"] = -pairwise_distances(release.inverted, originals, matcher="pixel")
     if settings.adaptive:
         for name, attack in REID_ATTACKS.items():
-            if _adaptive_applies(attack, block, mechanism):
+            if _adaptive_applies(attack, block, release.mechanism):
                 out[f"adaptive {name}"] = -adaptive_reid_distances(held, originals, attack=name, block=block)
     return out
 
