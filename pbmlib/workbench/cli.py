@@ -616,10 +616,28 @@ def _add_demo_command(sub) -> None:
     demo.set_defaults(func=_demo)
 
 
+def _add_dataset_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default="faces",
+                        help="faces, mnist, fashion_mnist or a folder of label/*.png|jpg (default faces)")
+
+
+def _add_study_options(parser: argparse.ArgumentParser, *, epochs: int, repeats: int, out: str, keys: str) -> None:
+    """The options ``pbm compare`` and ``pbm schemes`` share: trainings, splits, seed, output folder, bar."""
+    parser.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
+    parser.add_argument("--repeats", type=int, default=repeats,
+                        help=f"trainings per condition and split (default {repeats})")
+    parser.add_argument("--splits", type=int, default=1,
+                        help="independent splits, scheme seeds and training seeds (default 1)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help=f"seed of the split, {keys} and the trainings (default 0)")
+    parser.add_argument("--out", default=out,
+                        help=f"output folder for results.json and study.csv (default {out})")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (default: one bar over every epoch)")
+
+
 def _add_compare_command(sub) -> None:
     compare = sub.add_parser("compare", help="train a model on original vs mixed data, per block size")
-    compare.add_argument("--dataset", default="faces",
-                         help="faces, mnist, fashion_mnist or a folder of label/*.png|jpg (default faces)")
+    _add_dataset_option(compare)
     compare.add_argument("--size", type=_pair, default=None,
                          help="resize images to HEIGHTxWIDTH first, e.g. 192x192 (default: keep their size)")
     compare.add_argument("--model-name", default="small_cnn", choices=MODEL_CHOICES,
@@ -633,16 +651,8 @@ def _add_compare_command(sub) -> None:
                          help="probability that a block is replaced in a round (default 0.5)")
     compare.add_argument("--augment", choices=["online", "offline"], default=None,
                          help="also train on mixed data with the paper's flip/rotation/brightness (default: no)")
-    compare.add_argument("--epochs", type=int, default=15, help="training epochs (default 15)")
     compare.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
-    compare.add_argument("--repeats", type=int, default=5, help="trainings per condition and split (default 5)")
-    compare.add_argument("--splits", type=int, default=1,
-                         help="independent splits, scheme seeds and training seeds (default 1)")
-    compare.add_argument("--seed", type=int, default=0, help="seed of the split, the mixing and the trainings "
-                                                             "(default 0)")
-    compare.add_argument("--out", default="papermill_runs/compare",
-                         help="output folder for results.json and study.csv (default papermill_runs/compare)")
-    compare.add_argument("--quiet", action="store_true", help="no progress bar (default: one bar over every epoch)")
+    _add_study_options(compare, epochs=15, repeats=5, out="papermill_runs/compare", keys="the mixing")
     compare.set_defaults(func=_compare)
 
 
@@ -651,24 +661,15 @@ def _add_schemes_command(sub) -> None:
     schemes.add_argument("schemes", nargs="+", type=_scheme_spec,
                          help="scheme specs NAME[:key=value,...], e.g. none pbm:block=6x6 visualmixer:window=8 "
                               "pixel_encryption block_encryption blur:sigma=2")
-    schemes.add_argument("--dataset", default="faces",
-                         help="faces, mnist, fashion_mnist or a folder of label/*.png|jpg (default faces)")
+    _add_dataset_option(schemes)
     schemes.add_argument("--size", type=_pair, default=(24, 24), help="resize to HEIGHTxWIDTH (default 24x24)")
     schemes.add_argument("--rgb", action="store_true", help="give grayscale images three channels (default: no)")
     schemes.add_argument("--attack-block", type=_pair, default=(4, 4),
                          help="the attacker's block guess for schemes without block geometry of their own "
                               "(default 4x4; PBM, VisualMixer, block encryption use their own)")
-    schemes.add_argument("--epochs", type=int, default=12, help="training epochs (default 12)")
-    schemes.add_argument("--repeats", type=int, default=2, help="trainings per scheme and split (default 2)")
-    schemes.add_argument("--splits", type=int, default=1,
-                         help="independent splits, scheme seeds and training seeds (default 1)")
     schemes.add_argument("--inversion", action="store_true",
                          help="also run the learned-inversion attack (default: no)")
-    schemes.add_argument("--seed", type=int, default=0, help="seed of the split, the schemes' keys and the "
-                                                             "trainings (default 0)")
-    schemes.add_argument("--out", default="papermill_runs/schemes",
-                         help="output folder for results.json and study.csv (default papermill_runs/schemes)")
-    schemes.add_argument("--quiet", action="store_true", help="no progress bar (default: one bar over every epoch)")
+    _add_study_options(schemes, epochs=12, repeats=2, out="papermill_runs/schemes", keys="the schemes' keys")
     schemes.set_defaults(func=_schemes)
 
 
