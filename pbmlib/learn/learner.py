@@ -30,7 +30,7 @@ class KerasLearner:
     ----------
     baseline_cache : path or BaselineCache, optional
         Train the reference condition once per identical data, split, model, settings and
-        seed, and reuse its record (:class:`pbmlib.learn.baselines.BaselineCache`); records
+        seed, and reuse its record (:class:`pbmlib.learn.baseline_cache.BaselineCache`); records
         say whether they were reused (``baseline_reused``).
     backup_dir : path, optional
         Make every training resumable (Keras' ``BackupAndRestore``): one sub-folder per
@@ -39,7 +39,7 @@ class KerasLearner:
     """
 
     def __init__(self, *, baseline_cache=None, backup_dir: str | os.PathLike | None = None):
-        from .baselines import BaselineCache
+        from .baseline_cache import BaselineCache
 
         self.baseline_cache = (baseline_cache if baseline_cache is None or isinstance(baseline_cache, BaselineCache)
                                else BaselineCache(baseline_cache))
@@ -49,7 +49,7 @@ class KerasLearner:
                      reference=False, progress=None) -> dict:
         """One condition's trainings (:func:`pbmlib.learn.training.train_and_evaluate`), through the cache
         when it is the reference; the record gets ``baseline_reused`` (None without a cache)."""
-        from .baselines import baseline_key
+        from .baseline_cache import baseline_key
         from .training import train_and_evaluate
 
         def fit():
@@ -120,7 +120,7 @@ def _seed_key(seed):
 
 def _probes_key(probes: dict | None) -> str | None:
     """The probes a training is asked (their images and labels), as they identify a cached record."""
-    from .baselines import baseline_key
+    from .baseline_cache import baseline_key
 
     if not probes:
         return None

@@ -243,9 +243,11 @@ def _check_backup_dir(backup_dir, settings: dict) -> Path:
             saved = json.loads(path.read_text())
         except ValueError:
             saved = None
-        if saved != json.loads(json.dumps(settings)):
-            raise ValueError(f"backup_dir {backup_dir} holds a training with other settings or data; pass a new "
-                             f"folder, or delete it to start over")
+        wanted = json.loads(json.dumps(settings))
+        if saved != wanted:
+            differ = sorted(k for k in set(wanted) | set(saved or {}) if (saved or {}).get(k) != wanted.get(k))
+            raise ValueError(f"backup_dir {backup_dir} holds a training with other settings or data (differs in: "
+                             f"{', '.join(differ)}); pass a new folder, or delete it to start over")
     elif backup_dir.exists() and any(backup_dir.iterdir()):
         raise ValueError(f"backup_dir {backup_dir} is not empty and holds no training backup; pass a new or "
                          f"empty folder")

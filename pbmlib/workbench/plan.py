@@ -1,7 +1,7 @@
 """``pbm sweep CONFIG --plan``: what a sweep will train, and about how long it takes, before it starts.
 
 Per stage: the runs, the trainings they hold (after the baseline reuse of
-:class:`pbmlib.learn.baselines.BaselineCache`: one unprotected reference per distinct data,
+:class:`pbmlib.learn.baseline_cache.BaselineCache`: one unprotected reference per distinct data,
 split, settings and seed), LiRA's shadow models (shared the same way), the images each training
 sees per epoch, and an estimate of the time at a given throughput (``--images-per-second``, e.g. a GPU's) or at this machine's,
 measured only when asked (``--measure``: a few batches per model and image size, cached).

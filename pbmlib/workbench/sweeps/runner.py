@@ -162,7 +162,7 @@ def _injected(run: Run, sweep_dir: Path) -> dict:
     """Parameters the sweep gives a notebook that declares them and is not given them by the config.
 
     ``baseline_cache``: the sweep's shared folder of trained baselines (see
-    :class:`pbmlib.learn.baselines.BaselineCache`). ``backup_dir``: ``.work/<run>/backup``,
+    :class:`pbmlib.learn.baseline_cache.BaselineCache`). ``backup_dir``: ``.work/<run>/backup``,
     kept across attempts and invocations until the run finishes, so a training killed
     part-way (with its worker or its sweep) resumes from its last finished epoch (Keras'
     ``BackupAndRestore``). Neither is part of the fingerprint: both give the same results.

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from pbmlib.learn.baselines import BaselineCache, baseline_key
+from pbmlib.learn.baseline_cache import BaselineCache, baseline_key
 
 
 def data(seed=0):
