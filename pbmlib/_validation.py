@@ -269,21 +269,36 @@ def _kind(key) -> str:
 
 
 def spawn_seeds(seed, n: int) -> list[np.random.SeedSequence]:
-    """``n`` independent child seed sequences of ``seed`` (``SeedSequence.spawn``).
+    """The first ``n`` child seed sequences of ``seed``, the same on every call.
+
+    ``SeedSequence.spawn`` counts the children it has handed out, so a second call on the
+    same sequence gives other children, and what a step draws would depend on which steps
+    ran before it (a cached baseline skipped, a resumed run). Here child ``i`` is always
+    the sequence with spawn key ``seed.spawn_key + (i,)``: what ``seed.spawn(n)`` returns
+    on a sequence that never spawned, whatever ``seed`` spawned before.
 
     Parameters
     ----------
     seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
-        See :func:`check_seed`. None draws fresh entropy; an int gives the same children
-        every time; a Generator gives children drawn from its stream (so the same
-        Generator state gives the same children); a SeedSequence spawns directly.
+        See :func:`check_seed`. None draws fresh entropy; an int or a SeedSequence gives
+        the same children every time; a Generator gives children drawn from its stream
+        (so the same Generator state gives the same children).
     n : int
 
     Returns
     -------
     list of numpy.random.SeedSequence, each usable as ``np.random.default_rng(child)``.
+
+    Examples
+    --------
+    >>> root = np.random.SeedSequence(0)
+    >>> first = spawn_seeds(root, 2)
+    >>> [c.spawn_key for c in spawn_seeds(root, 2)] == [c.spawn_key for c in first] == [(0,), (1,)]
+    True
     """
-    return as_seed_sequence(seed).spawn(n)
+    root = as_seed_sequence(seed)
+    return [np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, i), pool_size=root.pool_size)
+            for i in range(n)]
 
 
 def as_seed_sequence(seed) -> np.random.SeedSequence:

@@ -58,6 +58,17 @@ def test_same_seed_same_table_other_seed_other_split(faces):
     assert two["n_splits"].iloc[0] == 2 and two["ssim_mean"].iloc[0] != a["ssim_mean"].iloc[0]
 
 
+
+def test_a_condition_draws_the_same_streams_whatever_ran_before_it(faces):
+    """A cached baseline skipped, a condition added or a run resumed must not change another condition's
+    scheme, training or attack streams (SeedSequence.spawn counts its children; the study never relies on
+    that count)."""
+    pbm = get_scheme("pbm", block=(5, 5))
+    alone, _ = run_study(faces, [pbm], train=False, audit=True, seed=3, **ATTACKS)
+    after, _ = run_study(faces, [get_scheme("pbm_noise", sigma=8.0, block=(5, 5)), pbm], train=False, audit=True,
+                         seed=3, **ATTACKS)
+    assert alone.iloc[0].equals(after.iloc[1])
+
 def test_bad_conditions_and_settings_fail_before_anything_trains(faces):
     class Refusing:
         def fit_evaluate(self, *args, **kwargs):

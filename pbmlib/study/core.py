@@ -8,7 +8,9 @@ training never loads TensorFlow.
 
 Per split (``n_splits`` independent splits, scheme seeds and training seeds, all child
 streams of ``seed``): the set is split once (stratified; or a test set of its own is
-used), every scheme is fitted on the training part with the same seed material, each
+used), every scheme is fitted on the training part with the same seed material and every
+condition trains and is attacked with the same streams (common random numbers: a condition's
+draws never depend on which conditions ran before it or came from a cache), each
 condition's protected set is audited (:func:`pbmlib.privacy.audit.audit`, the held-out
 images as non-members) and a classifier is trained on it and tested on the clean test
 images (or on test images the scheme transforms, where it must). Per condition, figures
@@ -193,7 +195,7 @@ def run_study(data: ImageSet, conditions, *, test: ImageSet | None = None, seed=
 
 
 def _one_split(data, test, conditions, split, split_seed, study, training, attacks, learner, steps, found) -> None:
-    split_part, scheme_seed, train_seed, attack_seed, model_attack_seed = split_seed.spawn(5)
+    split_part, scheme_seed, train_seed, attack_seed, model_attack_seed = spawn_seeds(split_seed, 5)
     if test is None:
         train_set, test_set = split_dataset(data, test_fraction=study.test_fraction, seed=split_part)
     else:
@@ -325,7 +327,7 @@ class _ModelAttack:
     held-out ones), LiRA's shadow models on them (trained once, shared by every condition)."""
 
     def __init__(self, x, y, x_test, y_test, study, training, learner, seed):
-        sample_seed, shadow_seed = seed.spawn(2)
+        sample_seed, shadow_seed = spawn_seeds(seed, 2)
         self.non = stratified_subsample(y_test, len(y), seed=np.random.default_rng(sample_seed))
         self.n_members, self.shadows = len(y), None
         if study.shadow_models:
