@@ -57,8 +57,13 @@ def test_wheels_are_downloaded_for_the_gpu_machines_python_at_the_versions_here(
 def test_the_frontiers_training_time_comes_from_the_planners_count_and_the_measured_rate(gpu_check, tmp_path):
     import json
 
+    import yaml
+
     work = gpu_check.frontier_work()  # here, at --prepare: sweeps/frontier_fashion.yaml through the planner
-    assert work["shadow_models"] == 32 and work["trainings"] == 26 and work["image_epochs"] > 0
+    parameters = yaml.safe_load(gpu_check.FRONTIER_CONFIG.read_text())["stages"][0]["parameters"]
+    settings, splits = len(parameters["schemes"]), parameters["n_splits"]
+    assert work["shadow_models"] == 16 * splits and work["trainings"] == settings * splits * parameters["repeats"]
+    assert work["image_epochs"] > work["trainings"] * parameters["n_images"] * parameters["epochs"]  # + shadows
     (tmp_path / gpu_check.FRONTIER_PLAN).write_text(json.dumps(work))
     line = "small_cnn 28x28x1 float32, batch 32, cuda:0: 50,000 training images/s (200 steps in 0.1 s)"
     rate = float(gpu_check._RATE.search(line).group(1).replace(",", ""))
