@@ -70,11 +70,24 @@ def _repeats_note(n, splits=None) -> str:
     return f"± 1 sd over {n} repeats" if k == 1 else f"± 1 sd over {n * k} trainings ({k} splits x {n} repeats)"
 
 
+#: How the bundled data sets are named in titles.
+_DATA_TITLES = {"fashion_mnist": "Fashion-MNIST", "fashion_mnist_test": "Fashion-MNIST (test)", "mnist": "MNIST"}
+
+
 def data_name(value) -> str:
-    """A data set's name for a title: a folder path shows as its last part, never in full."""
+    """A data set's name for a title: a bundled set by its usual name, a folder path by its last
+    part, never in full.
+
+    Examples
+    --------
+    >>> data_name("fashion_mnist"), data_name("/data/photos/"), data_name("faces")
+    ('Fashion-MNIST', 'photos', 'faces')
+    """
     from pathlib import PurePath
 
     text = str(value)
+    if text in _DATA_TITLES:
+        return _DATA_TITLES[text]
     return PurePath(text).name or text if ("/" in text or "\\" in text) else text
 
 
